@@ -34,7 +34,8 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.AddCommand(newMarcCmd(env))
+	root.AddCommand(newServerCmd(env), newWorkerCmd(env), newMigrateCmd(env), newTokenCmd(env),
+		newJobCmd(env), newSeedCmd(env), newMarcCmd(env))
 	return root
 }
 

@@ -17,11 +17,11 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Networks     []Network     `yaml:"networks"`
-	Institutions []Institution `yaml:"institutions"`
+	Networks     []Network      `yaml:"networks"`
+	Institutions []Institution  `yaml:"institutions"`
 	Queues       map[string]int `yaml:"queues"`
-	Admission    Admission     `yaml:"admission"`
-	JobTypes     []JobType     `yaml:"job_types"`
+	Admission    Admission      `yaml:"admission"`
+	JobTypes     []JobType      `yaml:"job_types"`
 
 	path string
 }
@@ -66,10 +66,10 @@ type JobType struct {
 
 // Param is one parameter of a job type's schema.
 type Param struct {
-	Name     string   `yaml:"name"`
-	Type     string   `yaml:"type"` // int | string | bool | enum
-	Required bool     `yaml:"required"`
-	Default  *string  `yaml:"default"`
+	Name     string  `yaml:"name"`
+	Type     string  `yaml:"type"` // int | string | bool | enum
+	Required bool    `yaml:"required"`
+	Default  *string `yaml:"default"`
 	// DefaultFrom names an institution setting used when the parameter is not given.
 	DefaultFrom string   `yaml:"default_from"`
 	Min         *int64   `yaml:"min"`

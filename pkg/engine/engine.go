@@ -1,0 +1,392 @@
+// Package engine is the server side of the job lifecycle: it initializes
+// queued jobs (population into the chunk ledger), admits chunks into asynq,
+// finalizes finished jobs, reconciles the ledger with Redis and aborts jobs.
+//
+// One server at a time runs the loop (a PostgreSQL advisory lock elects it);
+// any server may abort. PostgreSQL is the truth: every step is idempotent and
+// can be repeated after a crash of the server, a worker, Redis or PostgreSQL.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/metrics"
+	"github.com/bindery/bindery/pkg/queue"
+)
+
+// leaderLock is the advisory lock key of the engine loop ("bindery-engine").
+const leaderLock = 0x62696e6465726e
+
+// Config tunes the engine. Zero values take the defaults.
+type Config struct {
+	Catalog *config.Config
+	Kinds   map[string]jobs.Kind
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Tick is the longest the loop sleeps when nothing wakes it.
+	Tick time.Duration
+	// ReconcileEvery is how often the reconciler runs.
+	ReconcileEvery time.Duration
+	// WorkerDeadAfter is the heartbeat age at which a worker counts as dead.
+	WorkerDeadAfter time.Duration
+	// LostTaskAfter is how long a queued chunk may be absent from Redis
+	// before it is re-admitted (covers the admit-then-enqueue window).
+	LostTaskAfter time.Duration
+}
+
+func (c *Config) withDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
+	if c.Tick == 0 {
+		c.Tick = 500 * time.Millisecond
+	}
+	if c.ReconcileEvery == 0 {
+		c.ReconcileEvery = 2 * time.Second
+	}
+	if c.WorkerDeadAfter == 0 {
+		c.WorkerDeadAfter = 5 * time.Second
+	}
+	if c.LostTaskAfter == 0 {
+		c.LostTaskAfter = 3 * time.Second
+	}
+}
+
+// Engine drives jobs through their lifecycle.
+type Engine struct {
+	cfg       Config
+	store     *jobs.Store
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	log       *slog.Logger
+	rr        int // round-robin start among running jobs
+}
+
+// New returns an engine. It owns neither the store nor the Redis connection.
+func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, error) {
+	cfg.withDefaults()
+	if cfg.Catalog == nil {
+		return nil, errors.New("engine: Catalog is required")
+	}
+	if cfg.Kinds == nil {
+		return nil, errors.New("engine: Kinds is required")
+	}
+	return &Engine{
+		cfg:       cfg,
+		store:     store,
+		client:    asynq.NewClient(redis),
+		inspector: asynq.NewInspector(redis),
+		log:       cfg.Logger.With("component", "engine"),
+	}, nil
+}
+
+// Close releases the engine's Redis connections.
+func (e *Engine) Close() error {
+	return errors.Join(e.client.Close(), e.inspector.Close())
+}
+
+// Run runs the loop until ctx ends. While another server holds the leader
+// lock it waits, so a standby takes over within one tick of a leader's death.
+func (e *Engine) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		err := e.lead(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			e.log.Warn("engine loop interrupted; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(e.cfg.Tick):
+		}
+	}
+	return nil
+}
+
+// lead holds leadership on one connection and runs steps until an error.
+func (e *Engine) lead(ctx context.Context) error {
+	conn, err := e.store.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var leader bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&leader); err != nil {
+		return err
+	}
+	if !leader {
+		return nil
+	}
+	defer func() {
+		// A lock left on a pooled connection would outlive this leadership.
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock_all()`)
+		_, _ = conn.Exec(context.Background(), `UNLISTEN *`)
+	}()
+	if _, err := conn.Exec(ctx, `LISTEN bindery`); err != nil {
+		return err
+	}
+	e.log.Info("engine leading")
+	lastReconcile := time.Time{}
+	for {
+		if time.Since(lastReconcile) >= e.cfg.ReconcileEvery {
+			if err := e.Reconcile(ctx); err != nil {
+				return err
+			}
+			lastReconcile = time.Now()
+		}
+		if err := e.Step(ctx); err != nil {
+			return err
+		}
+		// Sleep until a job or chunk event, or the tick. Drain bursts of
+		// notifications so a thousand commits cost one step.
+		wctx, cancel := context.WithTimeout(ctx, e.cfg.Tick)
+		_, err := conn.Conn().WaitForNotification(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		for {
+			dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+			_, err := conn.Conn().WaitForNotification(dctx)
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+	}
+}
+
+// Step runs one pass of initialization, admission and finalization.
+func (e *Engine) Step(ctx context.Context) error {
+	if err := e.initialize(ctx); err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	if err := e.admit(ctx); err != nil {
+		return fmt.Errorf("admit: %w", err)
+	}
+	if err := e.finalize(ctx); err != nil {
+		return fmt.Errorf("finalize: %w", err)
+	}
+	return nil
+}
+
+// initialize moves QUEUED jobs to INITIALIZING and resolves the population of
+// INITIALIZING ones (including those a crashed server left there) into the
+// chunk ledger, then starts them RUNNING, or ends them COMPLETED_NO_BULKS.
+func (e *Engine) initialize(ctx context.Context) error {
+	queued, err := e.store.IDsInStatus(ctx, jobs.Queued)
+	if err != nil {
+		return err
+	}
+	for _, id := range queued {
+		err := e.store.Transition(ctx, e.store.Pool, id, jobs.Initializing, "")
+		var te *jobs.TransitionError
+		if err != nil && !errors.As(err, &te) {
+			return err
+		}
+	}
+	initializing, err := e.store.IDsInStatus(ctx, jobs.Initializing)
+	if err != nil {
+		return err
+	}
+	for _, id := range initializing {
+		if err := e.initializeOne(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			e.log.Error("job initialization failed", "job", id, "err", err)
+			if terr := e.store.Transition(ctx, e.store.Pool, id, jobs.Failed, "initialization failed: "+err.Error()); terr != nil {
+				e.log.Error("cannot mark job failed", "job", id, "err", terr)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) initializeOne(ctx context.Context, id int64) error {
+	return pgx.BeginFunc(ctx, e.store.Pool, func(tx pgx.Tx) error {
+		job, err := e.store.LockJob(ctx, tx, id, jobs.Initializing)
+		if errors.Is(err, jobs.ErrNotFound) {
+			return nil // another server has it, or it moved on
+		}
+		if err != nil {
+			return err
+		}
+		kind, ok := e.cfg.Kinds[job.Type]
+		jt, okType := e.cfg.Catalog.JobType(job.Type)
+		if !ok || !okType {
+			return fmt.Errorf("job type %q is not known to this server", job.Type)
+		}
+		// A retried initialization starts from an empty ledger.
+		if _, err := tx.Exec(ctx, `DELETE FROM chunks WHERE job_id = $1`, id); err != nil {
+			return err
+		}
+		if err := kind.Plan(ctx, tx, job, jt.ChunkSize); err != nil {
+			return err
+		}
+		chunks, records, err := e.store.SetPopulation(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if chunks == 0 {
+			return e.store.Transition(ctx, tx, id, jobs.CompletedNoBulks, "the job's population is empty")
+		}
+		e.log.Info("job initialized", "job", id, "type", job.Type, "chunks", chunks, "records", records)
+		return e.store.Transition(ctx, tx, id, jobs.Running, "")
+	})
+}
+
+// admit tops up every running job to the admission window, starting the
+// round-robin at a different job each pass so no job is always first.
+func (e *Engine) admit(ctx context.Context) error {
+	running, err := e.store.IDsInStatus(ctx, jobs.Running)
+	if err != nil || len(running) == 0 {
+		return err
+	}
+	open, err := e.store.OpenChunkCounts(ctx, running)
+	if err != nil {
+		return err
+	}
+	window := e.cfg.Catalog.Admission.Window
+	e.rr++
+	for i := range running {
+		id := running[(i+e.rr)%len(running)]
+		o := open[id]
+		free := window - o.Queued
+		if o.Pending == 0 || free <= 0 {
+			continue
+		}
+		if err := e.admitJob(ctx, id, free); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) admitJob(ctx context.Context, jobID int64, n int) error {
+	job, err := e.store.Get(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	chunks, err := e.store.Admit(ctx, jobID, n)
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := e.enqueue(ctx, c, job.Type, job.PriorityClass); err != nil {
+			// The reconciler re-admits it once it sees the task missing.
+			e.log.Warn("enqueue failed", "job", jobID, "chunk", c.Seq, "err", err)
+			return nil
+		}
+		e.cfg.Metrics.ChunksAdmitted.WithLabelValues(job.Institution, job.PriorityClass).Inc()
+	}
+	return nil
+}
+
+func (e *Engine) enqueue(ctx context.Context, c jobs.Chunk, jobType, class string) error {
+	task, err := queue.NewChunkTask(c, jobType, class)
+	if err != nil {
+		return err
+	}
+	_, err = e.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil // already enqueued under this fence
+	}
+	return err
+}
+
+// finalize takes every running job with no open chunk through FINALIZING to
+// its terminal status, and finishes jobs a crashed server left FINALIZING.
+func (e *Engine) finalize(ctx context.Context) error {
+	running, err := e.store.IDsInStatus(ctx, jobs.Running)
+	if err != nil {
+		return err
+	}
+	open, err := e.store.OpenChunkCounts(ctx, running)
+	if err != nil {
+		return err
+	}
+	for _, id := range running {
+		if o, ok := open[id]; ok && o.Pending+o.Queued > 0 {
+			continue
+		}
+		err := e.store.Transition(ctx, e.store.Pool, id, jobs.Finalizing, "")
+		var te *jobs.TransitionError
+		if err != nil && !errors.As(err, &te) {
+			return err
+		}
+	}
+	finalizing, err := e.store.IDsInStatus(ctx, jobs.Finalizing)
+	if err != nil {
+		return err
+	}
+	for _, id := range finalizing {
+		if err := e.finalizeOne(ctx, id); err != nil {
+			return fmt.Errorf("job %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
+	var final jobs.Status
+	var jobType string
+	err := pgx.BeginFunc(ctx, e.store.Pool, func(tx pgx.Tx) error {
+		job, err := e.store.LockJob(ctx, tx, id, jobs.Finalizing)
+		if errors.Is(err, jobs.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		jobType = job.Type
+		sum, err := e.store.Summary(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		counters, err := e.store.SumCounters(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		var alerts []string
+		msg := ""
+		switch {
+		case sum.Failed > 0:
+			final = jobs.CompletedFailed
+			sort.Strings(sum.FailReasons)
+			alerts = sum.FailReasons
+			msg = fmt.Sprintf("%d of %d chunks failed after retries", sum.Failed, sum.Total)
+		case sum.Problems > 0:
+			final = jobs.CompletedWarning
+			msg = fmt.Sprintf("%d records reported a warning or an error; see the report", sum.Problems)
+		default:
+			final = jobs.CompletedSuccess
+		}
+		if err := e.store.Finish(ctx, tx, id, counters, alerts); err != nil {
+			return err
+		}
+		return e.store.Transition(ctx, tx, id, final, msg)
+	})
+	if err == nil && final != "" {
+		e.log.Info("job finished", "job", id, "status", final)
+		e.cfg.Metrics.JobsFinished.WithLabelValues(jobType, string(final)).Inc()
+	}
+	return err
+}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/queue"
+)
+
+// Reconcile repairs the difference between the ledger and Redis: a queued
+// chunk whose worker stopped heartbeating, or whose task Redis no longer
+// holds (Redis restarted empty, or the server died between admission and
+// enqueue), goes back to pending and is re-admitted under a new fence. The
+// old delivery, if it ever runs, finds its fence stale.
+func (e *Engine) Reconcile(ctx context.Context) error {
+	queued, err := e.store.QueuedChunks(ctx, e.cfg.WorkerDeadAfter.Seconds())
+	if err != nil {
+		return err
+	}
+	for _, q := range queued {
+		reason := ""
+		switch {
+		case q.WorkerID != "" && !q.WorkerAlive:
+			reason = "worker " + q.WorkerID + " stopped heartbeating"
+		case q.AgeSeconds >= e.cfg.LostTaskAfter.Seconds():
+			_, err := e.inspector.GetTaskInfo(q.Class, queue.TaskID(q.Chunk))
+			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+				reason = "task missing from Redis"
+			} else if err != nil {
+				return err
+			}
+		}
+		if reason == "" {
+			continue
+		}
+		released, err := e.store.Release(ctx, q.Chunk)
+		if err != nil {
+			return err
+		}
+		if released {
+			// Best effort: drop the stale task so it does not run for nothing.
+			_ = e.inspector.DeleteTask(q.Class, queue.TaskID(q.Chunk))
+			e.cfg.Metrics.ChunksReadmitted.Inc()
+			e.log.Warn("chunk re-admitted", "job", q.JobID, "chunk", q.Seq, "old_fence", q.Fence, "reason", reason)
+		}
+	}
+	// Forget workers long dead.
+	_, err = e.store.Pool.Exec(ctx, `DELETE FROM workers WHERE heartbeat_at < now() - interval '1 day'`)
+	return err
+}
+
+// Abort ends a job USER_ABORTED: no chunk is admitted or committed after it
+// (commits check the job's status under a row lock), queued tasks are deleted
+// and running handlers are cancelled; they roll back between records.
+func (e *Engine) Abort(ctx context.Context, jobID int64, by string) error {
+	job, err := e.store.Get(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if err := e.store.Transition(ctx, e.store.Pool, jobID, jobs.UserAborted, "aborted by "+by); err != nil {
+		return err
+	}
+	if err := e.finishAborted(ctx, jobID); err != nil {
+		e.log.Warn("aborted job's counters not written", "job", jobID, "err", err)
+	}
+	e.cfg.Metrics.JobsFinished.WithLabelValues(job.Type, string(jobs.UserAborted)).Inc()
+	inflight, err := e.store.JobChunks(ctx, jobID, "queued")
+	if err != nil {
+		return err
+	}
+	for _, c := range inflight {
+		id := queue.TaskID(c)
+		if err := e.inspector.DeleteTask(job.PriorityClass, id); err != nil {
+			// Active tasks cannot be deleted: cancel their handlers instead.
+			_ = e.inspector.CancelProcessing(id)
+		}
+	}
+	return nil
+}
+
+// finishAborted writes the counters of what the aborted job did commit.
+func (e *Engine) finishAborted(ctx context.Context, jobID int64) error {
+	counters, err := e.store.SumCounters(ctx, e.store.Pool, jobID)
+	if err != nil {
+		return err
+	}
+	c := context.WithoutCancel(ctx)
+	tctx, cancel := context.WithTimeout(c, 10*time.Second)
+	defer cancel()
+	tx, err := e.store.Pool.Begin(tctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(tctx) //nolint:errcheck
+	if err := e.store.Finish(tctx, tx, jobID, counters, nil); err != nil {
+		return err
+	}
+	return tx.Commit(tctx)
+}

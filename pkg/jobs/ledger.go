@@ -1,0 +1,240 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PlanRanges writes the job's chunk ledger from a population query. keysSQL
+// must select one bigint column named key (the record's key, e.g. a loan id);
+// the rows are cut, in key order, into chunks of at most chunkSize records,
+// each stored as its key range. It runs entirely inside PostgreSQL.
+func PlanRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize int, keysSQL string, args ...any) error {
+	n := len(args)
+	sql := fmt.Sprintf(`INSERT INTO chunks (job_id, seq, lo_key, hi_key, records)
+		SELECT $%d, g, min(key), max(key), count(*)
+		FROM (SELECT key, ((row_number() OVER (ORDER BY key)) - 1) / $%d AS g FROM (%s) pop) numbered
+		GROUP BY g`, n+1, n+2, keysSQL)
+	args = append(args, jobID, chunkSize)
+	_, err := tx.Exec(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("plan chunks of job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// OpenChunks is how many chunks of a running job wait and are in flight.
+type OpenChunks struct {
+	JobID   int64
+	Pending int
+	Queued  int
+}
+
+// OpenChunkCounts returns the open chunk counts of the given jobs.
+func (s *Store) OpenChunkCounts(ctx context.Context, jobIDs []int64) (map[int64]OpenChunks, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT job_id,
+			count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'queued')
+		FROM chunks WHERE job_id = ANY($1) AND status IN ('pending', 'queued') GROUP BY job_id`, jobIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]OpenChunks, len(jobIDs))
+	for rows.Next() {
+		var o OpenChunks
+		if err := rows.Scan(&o.JobID, &o.Pending, &o.Queued); err != nil {
+			return nil, err
+		}
+		out[o.JobID] = o
+	}
+	return out, rows.Err()
+}
+
+// Admit moves up to n pending chunks of a job to queued, each under a new
+// fence, and returns them. The caller enqueues them; a crash in between is
+// repaired by the reconciler, which finds queued chunks with no task.
+func (s *Store) Admit(ctx context.Context, jobID int64, n int) ([]Chunk, error) {
+	rows, err := s.Pool.Query(ctx, `UPDATE chunks c SET status = 'queued', fence = c.fence + 1,
+			admitted_at = now(), started_at = NULL, worker_id = NULL, attempts = c.attempts + 1
+		FROM (SELECT job_id, seq FROM chunks WHERE job_id = $1 AND status = 'pending'
+		      ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) p
+		WHERE c.job_id = p.job_id AND c.seq = p.seq
+		RETURNING c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records`, jobID, n)
+	if err != nil {
+		return nil, fmt.Errorf("admit chunks of job %d: %w", jobID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Chunk, error) {
+		var c Chunk
+		return c, r.Scan(&c.JobID, &c.Seq, &c.Fence, &c.Lo, &c.Hi, &c.Records)
+	})
+}
+
+// MarkStarted records that workerID began the chunk under fence. False means
+// the delivery is stale (re-admitted since, or already done).
+func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool, error) {
+	tag, err := s.Pool.Exec(ctx, `UPDATE chunks SET started_at = now(), worker_id = $4
+		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'`, c.JobID, c.Seq, c.Fence, workerID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CommitChunk marks the chunk done inside tx, with its counters and report
+// rows, only if its fence still matches and the job still runs. It returns
+// ErrStaleFence when it may not commit: the caller must roll back.
+func (s *Store) CommitChunk(ctx context.Context, tx pgx.Tx, c Chunk, res *ChunkResult) error {
+	// FOR SHARE on the job row: an abort (an UPDATE of that row) waits for
+	// commits in flight, and no commit succeeds after the abort.
+	var running bool
+	err := tx.QueryRow(ctx, `SELECT status = 'RUNNING' FROM jobs WHERE id = $1 FOR SHARE`, c.JobID).Scan(&running)
+	if err != nil {
+		return fmt.Errorf("commit chunk %d/%d: %w", c.JobID, c.Seq, err)
+	}
+	if !running {
+		return ErrStaleFence
+	}
+	counters, err := json.Marshal(res.Counters)
+	if err != nil {
+		return err
+	}
+	if res.Counters == nil {
+		counters = []byte("{}")
+	}
+	tag, err := tx.Exec(ctx, `UPDATE chunks SET status = 'done', committed_at = now(), counters = $4, error = ''
+		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'`, c.JobID, c.Seq, c.Fence, counters)
+	if err != nil {
+		return fmt.Errorf("commit chunk %d/%d: %w", c.JobID, c.Seq, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrStaleFence
+	}
+	if len(res.Rows) > 0 {
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_report"}, []string{"job_id", "chunk_seq", "record_id", "outcome", "message"},
+			pgx.CopyFromSlice(len(res.Rows), func(i int) ([]any, error) {
+				r := res.Rows[i]
+				return []any{c.JobID, c.Seq, r.RecordID, r.Outcome, r.Message}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("report rows of chunk %d/%d: %w", c.JobID, c.Seq, err)
+		}
+	}
+	_, err = tx.Exec(ctx, `SELECT pg_notify('bindery', 'chunk')`)
+	return err
+}
+
+// FailChunk marks a chunk failed (its retries are spent) if fence matches.
+func (s *Store) FailChunk(ctx context.Context, c Chunk, reason string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE chunks SET status = 'failed', error = $4
+		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'`, c.JobID, c.Seq, c.Fence, reason)
+	if err == nil {
+		_, err = s.Pool.Exec(ctx, `SELECT pg_notify('bindery', 'chunk')`)
+	}
+	return err
+}
+
+// Release puts a queued chunk back to pending so it is re-admitted under a
+// new fence; a delivery of the old fence becomes a no-op.
+func (s *Store) Release(ctx context.Context, c Chunk) (bool, error) {
+	tag, err := s.Pool.Exec(ctx, `UPDATE chunks SET status = 'pending'
+		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'`, c.JobID, c.Seq, c.Fence)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// QueuedChunk is a chunk in flight, as the reconciler sees it.
+type QueuedChunk struct {
+	Chunk
+	Class       string
+	WorkerID    string // empty: not started
+	WorkerAlive bool
+	AgeSeconds  float64 // since admission
+}
+
+// QueuedChunks lists the in-flight chunks of running jobs with the liveness
+// of the worker that started each (dead: no heartbeat for staleSeconds).
+func (s *Store) QueuedChunks(ctx context.Context, staleSeconds float64) ([]QueuedChunk, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records, j.priority_class,
+			coalesce(c.worker_id, ''),
+			coalesce(w.heartbeat_at > now() - make_interval(secs => $1), false),
+			extract(epoch FROM now() - c.admitted_at)::float8
+		FROM chunks c JOIN jobs j ON j.id = c.job_id
+		LEFT JOIN workers w ON w.id = c.worker_id
+		WHERE c.status = 'queued' AND j.status = 'RUNNING'`, staleSeconds)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (QueuedChunk, error) {
+		var q QueuedChunk
+		return q, r.Scan(&q.JobID, &q.Seq, &q.Fence, &q.Lo, &q.Hi, &q.Records, &q.Class, &q.WorkerID, &q.WorkerAlive, &q.AgeSeconds)
+	})
+}
+
+// JobChunkIDs returns the queued chunks of one job (for abort).
+func (s *Store) JobChunks(ctx context.Context, jobID int64, status string) ([]Chunk, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT job_id, seq, fence, lo_key, hi_key, records FROM chunks
+		WHERE job_id = $1 AND status = $2 ORDER BY seq`, jobID, status)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Chunk, error) {
+		var c Chunk
+		return c, r.Scan(&c.JobID, &c.Seq, &c.Fence, &c.Lo, &c.Hi, &c.Records)
+	})
+}
+
+// LedgerSummary is what finalization needs to decide a job's status.
+type LedgerSummary struct {
+	Total, Done, Failed int
+	Problems            int64 // report rows with outcome warning or error
+	FailReasons         []string
+}
+
+// Summary aggregates a job's ledger.
+func (s *Store) Summary(ctx context.Context, q DBTX, jobID int64) (LedgerSummary, error) {
+	var sum LedgerSummary
+	err := q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'),
+			coalesce(array_agg('chunk ' || seq || ': ' || error) FILTER (WHERE status = 'failed'), '{}')
+		FROM chunks WHERE job_id = $1`, jobID).Scan(&sum.Total, &sum.Done, &sum.Failed, &sum.FailReasons)
+	if err != nil {
+		return sum, err
+	}
+	err = q.QueryRow(ctx, `SELECT count(*) FROM job_report WHERE job_id = $1 AND outcome IN ('warning', 'error')`, jobID).Scan(&sum.Problems)
+	return sum, err
+}
+
+// ReportRows streams a job's report in chunk order to fn.
+func (s *Store) ReportRows(ctx context.Context, jobID int64, fn func(ReportRow) error) error {
+	rows, err := s.Pool.Query(ctx, `SELECT record_id, outcome, message FROM job_report WHERE job_id = $1 ORDER BY chunk_seq`, jobID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r ReportRow
+	for rows.Next() {
+		if err := rows.Scan(&r.RecordID, &r.Outcome, &r.Message); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Heartbeat records that a worker is alive.
+func (s *Store) Heartbeat(ctx context.Context, id, host string, pid, concurrency int) error {
+	_, err := s.Pool.Exec(ctx, `INSERT INTO workers (id, host, pid, concurrency) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, id, host, pid, concurrency)
+	return err
+}
+
+// Deregister removes a worker that shut down cleanly.
+func (s *Store) Deregister(ctx context.Context, id string) error {
+	_, err := s.Pool.Exec(ctx, `DELETE FROM workers WHERE id = $1`, id)
+	return err
+}

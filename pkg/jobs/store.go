@@ -1,0 +1,286 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store keeps jobs, the chunk ledger and reports in PostgreSQL.
+type Store struct {
+	Pool *pgxpool.Pool
+}
+
+// NewStore returns a store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{Pool: pool} }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// NewJob is what a submission creates.
+type NewJob struct {
+	Institution   string
+	Type          string
+	SubmittedBy   string
+	Params        map[string]any
+	PriorityClass string
+}
+
+const jobColumns = `id, institution, type, status, submitted_by, params, priority_class,
+	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message`
+
+func scanJob(row pgx.Row) (*Job, error) {
+	var j Job
+	var params, counters []byte
+	err := row.Scan(&j.ID, &j.Institution, &j.Type, &j.Status, &j.SubmittedBy, &params, &j.PriorityClass,
+		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(params, &j.Params); err != nil {
+		return nil, fmt.Errorf("job %d params: %w", j.ID, err)
+	}
+	if err := json.Unmarshal(counters, &j.Counters); err != nil {
+		return nil, fmt.Errorf("job %d counters: %w", j.ID, err)
+	}
+	return &j, nil
+}
+
+// Insert creates a job in status QUEUED.
+func (s *Store) Insert(ctx context.Context, nj NewJob) (*Job, error) {
+	params, err := json.Marshal(nj.Params)
+	if err != nil {
+		return nil, err
+	}
+	var job *Job
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		job, err = scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (institution, type, status, submitted_by, params, priority_class)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+jobColumns,
+			nj.Institution, nj.Type, Queued, nj.SubmittedBy, params, nj.PriorityClass))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO job_events (job_id, status) VALUES ($1, $2)`, job.ID, Queued)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify('bindery', 'job')`)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert job: %w", err)
+	}
+	return job, nil
+}
+
+// Get returns a job with its live progress and status history.
+func (s *Store) Get(ctx context.Context, id int64) (*Job, error) {
+	j, err := scanJob(s.Pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fillProgress(ctx, j); err != nil {
+		return nil, err
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT at, status, message FROM job_events WHERE job_id = $1 ORDER BY at`, id)
+	if err != nil {
+		return nil, err
+	}
+	j.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
+		return e, r.Scan(&e.At, &e.Status, &e.Message)
+	})
+	return j, err
+}
+
+// fillProgress computes progress and, while the job runs, live counters from
+// the ledger (the job row's counters are written once, at finalization).
+func (s *Store) fillProgress(ctx context.Context, j *Job) error {
+	var p Progress
+	err := s.Pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE status = 'done'),
+			count(*) FILTER (WHERE status = 'failed'),
+			count(*) FILTER (WHERE status = 'queued'),
+			coalesce(sum(records) FILTER (WHERE status = 'done'), 0)
+		FROM chunks WHERE job_id = $1`, j.ID).Scan(&p.DoneChunks, &p.FailedChunks, &p.InFlightChunks, &p.DoneRecords)
+	if err != nil {
+		return err
+	}
+	switch {
+	case j.TotalRecords > 0:
+		p.Percent = 100 * float64(p.DoneRecords) / float64(j.TotalRecords)
+	case j.Status.Terminal():
+		p.Percent = 100
+	}
+	j.Progress = &p
+	if j.Status == Running || j.Status == Finalizing {
+		c, err := s.SumCounters(ctx, s.Pool, j.ID)
+		if err != nil {
+			return err
+		}
+		j.Counters = c
+	}
+	return nil
+}
+
+// SumCounters adds up the counters of a job's committed chunks.
+func (s *Store) SumCounters(ctx context.Context, q DBTX, jobID int64) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `SELECT kv.key, sum(kv.value::bigint)
+		FROM chunks, jsonb_each_text(chunks.counters) AS kv
+		WHERE job_id = $1 AND status = 'done' GROUP BY kv.key`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// Filter narrows List. Institutions empty means no institution filter.
+type Filter struct {
+	Institutions []string
+	Status       Status
+	Type         string
+	Limit        int
+}
+
+// List returns jobs, newest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]*Job, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE ($1::text[] IS NULL OR institution = ANY($1))
+		  AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3)
+		ORDER BY id DESC LIMIT $4`, nilIfEmpty(f.Institutions), string(f.Status), f.Type, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, j := range out {
+		if err := s.fillProgress(ctx, j); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func nilIfEmpty(xs []string) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	return xs
+}
+
+// Transition moves a job to status to, only if the transition table allows
+// it from the job's current status. It records the event and wakes the server.
+func (s *Store) Transition(ctx context.Context, q DBTX, id int64, to Status, message string) error {
+	allowed := AllowedFrom(to)
+	from := make([]string, len(allowed))
+	for i, a := range allowed {
+		from[i] = string(a)
+	}
+	tag, err := q.Exec(ctx, `UPDATE jobs SET status = $2,
+			message = CASE WHEN $3 = '' THEN message ELSE $3 END,
+			started_at = CASE WHEN $2 = 'RUNNING' AND started_at IS NULL THEN now() ELSE started_at END,
+			ended_at = CASE WHEN $2 = ANY($5::text[]) THEN now() ELSE ended_at END
+		WHERE id = $1 AND status = ANY($4)`, id, string(to), message, from, terminalNames())
+	if err != nil {
+		return fmt.Errorf("job %d to %s: %w", id, to, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var cur Status
+		if err := q.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&cur); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		return &TransitionError{JobID: id, From: cur, To: to}
+	}
+	_, err = q.Exec(ctx, `INSERT INTO job_events (job_id, status, message) VALUES ($1, $2, $3);`, id, string(to), message)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `SELECT pg_notify('bindery', 'job')`)
+	return err
+}
+
+func terminalNames() []string {
+	var out []string
+	for _, s := range AllStatuses {
+		if s.Terminal() {
+			out = append(out, string(s))
+		}
+	}
+	return out
+}
+
+// IDsInStatus returns the ids of jobs in status st, oldest first.
+func (s *Store) IDsInStatus(ctx context.Context, st Status) ([]int64, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id FROM jobs WHERE status = $1 ORDER BY id`, string(st))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// LockJob locks a job row for the rest of tx, skipping it (ErrNotFound) if
+// another server holds it or it is not in status st.
+func (s *Store) LockJob(ctx context.Context, tx pgx.Tx, id int64, st Status) (*Job, error) {
+	return scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND status = $2 FOR UPDATE SKIP LOCKED`, id, string(st)))
+}
+
+// SetPopulation records the job's chunk and record totals.
+func (s *Store) SetPopulation(ctx context.Context, tx pgx.Tx, id int64) (chunks int, records int64, err error) {
+	err = tx.QueryRow(ctx, `UPDATE jobs SET (total_chunks, total_records) =
+			(SELECT count(*), coalesce(sum(records), 0) FROM chunks WHERE job_id = $1)
+		WHERE id = $1 RETURNING total_chunks, total_records`, id).Scan(&chunks, &records)
+	return chunks, records, err
+}
+
+// Finish writes a job's final counters and alerts (before its terminal transition).
+func (s *Store) Finish(ctx context.Context, tx pgx.Tx, id int64, counters map[string]int64, alerts []string) error {
+	c, err := json.Marshal(counters)
+	if err != nil {
+		return err
+	}
+	if alerts == nil {
+		alerts = []string{}
+	}
+	_, err = tx.Exec(ctx, `UPDATE jobs SET counters = $2, alerts = $3 WHERE id = $1`, id, c, alerts)
+	return err
+}
+
+// Now returns the database clock, the one clock every process agrees on.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := s.Pool.QueryRow(ctx, `SELECT now()`).Scan(&t)
+	return t, err
+}

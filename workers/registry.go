@@ -1,0 +1,17 @@
+// Package workers holds one package per job type and the registry that maps
+// catalog ids to their implementations.
+package workers
+
+import (
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/workers/loananon"
+	"github.com/bindery/bindery/workers/noop"
+)
+
+// Kinds returns every job type implementation by catalog id.
+func Kinds() map[string]jobs.Kind {
+	return map[string]jobs.Kind{
+		loananon.TypeID: loananon.Kind{},
+		noop.TypeID:     noop.Kind{},
+	}
+}

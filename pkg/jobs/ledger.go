@@ -112,10 +112,10 @@ func (s *Store) CommitChunk(ctx context.Context, tx pgx.Tx, c Chunk, res *ChunkR
 		return ErrStaleFence
 	}
 	if len(res.Rows) > 0 {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_report"}, []string{"job_id", "chunk_seq", "record_id", "outcome", "message"},
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_report"}, []string{"job_id", "chunk_seq", "ord", "record_id", "outcome", "message"},
 			pgx.CopyFromSlice(len(res.Rows), func(i int) ([]any, error) {
 				r := res.Rows[i]
-				return []any{c.JobID, c.Seq, r.RecordID, r.Outcome, r.Message}, nil
+				return []any{c.JobID, c.Seq, i, r.RecordID, r.Outcome, r.Message}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("report rows of chunk %d/%d: %w", c.JobID, c.Seq, err)
@@ -209,7 +209,7 @@ func (s *Store) Summary(ctx context.Context, q DBTX, jobID int64) (LedgerSummary
 
 // ReportRows streams a job's report in chunk order to fn.
 func (s *Store) ReportRows(ctx context.Context, jobID int64, fn func(ReportRow) error) error {
-	rows, err := s.Pool.Query(ctx, `SELECT record_id, outcome, message FROM job_report WHERE job_id = $1 ORDER BY chunk_seq`, jobID)
+	rows, err := s.Pool.Query(ctx, `SELECT record_id, outcome, message FROM job_report WHERE job_id = $1 ORDER BY chunk_seq, ord`, jobID)
 	if err != nil {
 		return err
 	}

@@ -82,11 +82,12 @@ CREATE INDEX chunks_open ON chunks (job_id, seq) WHERE status IN ('pending', 'qu
 CREATE TABLE job_report (
     job_id    bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     chunk_seq int NOT NULL,
+    ord       int NOT NULL, -- position within the chunk, to keep record order
     record_id text NOT NULL,
     outcome   text NOT NULL,
     message   text NOT NULL DEFAULT ''
 );
-CREATE INDEX job_report_job ON job_report (job_id, chunk_seq);
+CREATE INDEX job_report_job ON job_report (job_id, chunk_seq, ord);
 
 -- Worker heartbeats: a worker whose heartbeat is stale is dead, and its
 -- chunks are re-admitted under a new fence.

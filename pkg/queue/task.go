@@ -44,7 +44,7 @@ func NewChunkTask(c jobs.Chunk, jobType, queue string) (*asynq.Task, error) {
 func ParseChunkTask(t *asynq.Task) (ChunkPayload, error) {
 	var p ChunkPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return p, fmt.Errorf("chunk task %q: bad payload: %v: %w", t.ResultWriter().TaskID(), err, asynq.SkipRetry)
+		return p, fmt.Errorf("chunk task: bad payload: %v: %w", err, asynq.SkipRetry)
 	}
 	if p.JobID <= 0 || p.Fence <= 0 || p.JobType == "" {
 		return p, fmt.Errorf("chunk task: payload lacks job id, fence or job type: %w", asynq.SkipRetry)

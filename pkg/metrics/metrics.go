@@ -1,7 +1,10 @@
 // Package metrics holds Bindery's Prometheus collectors.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
 
 // Metrics are the collectors of one process, registered on Registry.
 type Metrics struct {
@@ -42,6 +45,6 @@ func New() *Metrics {
 	}
 	r.MustRegister(m.JobsSubmitted, m.JobsFinished, m.ChunksAdmitted, m.ChunksReadmitted, m.ChunksCommitted,
 		m.ChunkSeconds, m.StaleDeliveries,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -72,7 +72,9 @@ type Engine struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	log       *slog.Logger
-	rr        int // round-robin start among running jobs
+	redis     asynq.RedisConnOpt
+	rr        int             // round-robin start among running jobs
+	enqueued  map[string]bool // queues this client has enqueued to
 }
 
 // New returns an engine. It owns neither the store nor the Redis connection.
@@ -90,6 +92,8 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 		client:    asynq.NewClient(redis),
 		inspector: asynq.NewInspector(redis),
 		log:       cfg.Logger.With("component", "engine"),
+		redis:     redis,
+		enqueued:  map[string]bool{},
 	}, nil
 }
 
@@ -308,6 +312,9 @@ func (e *Engine) enqueue(ctx context.Context, c jobs.Chunk, jobType, class strin
 	_, err = e.client.EnqueueContext(ctx, task)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil // already enqueued under this fence
+	}
+	if err == nil {
+		e.enqueued[class] = true
 	}
 	return err
 }

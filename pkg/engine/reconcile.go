@@ -17,6 +17,9 @@ import (
 // enqueue), goes back to pending and is re-admitted under a new fence. The
 // old delivery, if it ever runs, finds its fence stale.
 func (e *Engine) Reconcile(ctx context.Context) error {
+	if err := e.republishQueues(); err != nil {
+		return err
+	}
 	queued, err := e.store.QueuedChunks(ctx, e.cfg.WorkerDeadAfter.Seconds())
 	if err != nil {
 		return err
@@ -51,6 +54,31 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	// Forget workers long dead.
 	_, err = e.store.Pool.Exec(ctx, `DELETE FROM workers WHERE heartbeat_at < now() - interval '1 day'`)
 	return err
+}
+
+// republishQueues repairs asynq's queue registry after Redis lost its data:
+// asynq's client registers a queue only on its first enqueue (it caches
+// that), so after a flush the queues would stay invisible to the inspector and
+// the dashboard. A fresh client registers them again on its next enqueue.
+func (e *Engine) republishQueues() error {
+	known, err := e.inspector.Queues()
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(known))
+	for _, q := range known {
+		have[q] = true
+	}
+	for q := range e.cfg.Catalog.Queues {
+		if !have[q] && e.enqueued[q] {
+			e.log.Warn("queue missing from Redis (Redis lost its data?); reconnecting the queue client", "queue", q)
+			_ = e.client.Close()
+			e.client = asynq.NewClient(e.redis)
+			clear(e.enqueued)
+			return nil
+		}
+	}
+	return nil
 }
 
 // Abort ends a job USER_ABORTED: no chunk is admitted or committed after it

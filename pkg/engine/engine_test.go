@@ -1,0 +1,256 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	shipped "github.com/bindery/bindery/config"
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/engine"
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/queue"
+	"github.com/bindery/bindery/pkg/testenv"
+	"github.com/bindery/bindery/pkg/worker"
+	"github.com/bindery/bindery/workers"
+)
+
+// fixture drives the engine one Step at a time and plays the worker by hand
+// with the tasks it finds in Redis, so every test is deterministic.
+type fixture struct {
+	t     *testing.T
+	db    *testenv.Database
+	rd    *testenv.Redis
+	store *jobs.Store
+	eng   *engine.Engine
+	w     *worker.Worker
+	insp  *asynq.Inspector
+	cat   *config.Config
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cat, err := config.Parse("shipped", shipped.Default)
+	require.NoError(t, err)
+	db := testenv.NewDatabase(t)
+	rd := testenv.NewRedis(t)
+	opt, err := queue.RedisOpt(rd.URL)
+	require.NoError(t, err)
+	store := jobs.NewStore(db.Pool)
+	eng, err := engine.New(store, opt, engine.Config{Catalog: cat, Kinds: workers.Kinds(), LostTaskAfter: time.Nanosecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = eng.Close() })
+	w, err := worker.New(store, opt, worker.Config{Catalog: cat, Kinds: workers.Kinds(), ID: "w1"})
+	require.NoError(t, err)
+	require.NoError(t, store.Heartbeat(context.Background(), "w1", "h", 1, 1))
+	insp := asynq.NewInspector(opt)
+	t.Cleanup(func() { _ = insp.Close() })
+	return &fixture{t: t, db: db, rd: rd, store: store, eng: eng, w: w, insp: insp, cat: cat}
+}
+
+func (f *fixture) submit(jobType string, raw map[string]string) *jobs.Job {
+	f.t.Helper()
+	jt, _ := f.cat.JobType(jobType)
+	in, _ := f.cat.Institution("DEMO")
+	params, err := jt.ResolveParams(in, raw)
+	require.NoError(f.t, err)
+	j, err := f.store.Insert(context.Background(), jobs.NewJob{Institution: "DEMO", Type: jobType, SubmittedBy: "t", Params: params, PriorityClass: jt.PriorityClass})
+	require.NoError(f.t, err)
+	return j
+}
+
+func (f *fixture) step() {
+	f.t.Helper()
+	require.NoError(f.t, f.eng.Step(context.Background()))
+}
+
+func (f *fixture) pending(q string) []*asynq.TaskInfo {
+	f.t.Helper()
+	tasks, err := f.insp.ListPendingTasks(q, asynq.PageSize(1000))
+	if err != nil {
+		return nil // queue not created yet
+	}
+	return tasks
+}
+
+// runQueued plays the worker: it handles every pending task of queue q once
+// and deletes it, as asynq would after success.
+func (f *fixture) runQueued(q string) int {
+	f.t.Helper()
+	tasks := f.pending(q)
+	for _, ti := range tasks {
+		require.NoError(f.t, f.w.Handle(context.Background(), asynq.NewTask(ti.Type, ti.Payload)))
+		require.NoError(f.t, f.insp.DeleteTask(q, ti.ID))
+	}
+	return len(tasks)
+}
+
+func (f *fixture) status(id int64) jobs.Status {
+	f.t.Helper()
+	j, err := f.store.Get(context.Background(), id)
+	require.NoError(f.t, err)
+	return j.Status
+}
+
+func (f *fixture) runToEnd(id int64, q string) *jobs.Job {
+	f.t.Helper()
+	for i := 0; i < 1000 && !f.status(id).Terminal(); i++ {
+		f.step()
+		f.runQueued(q)
+	}
+	j, err := f.store.Get(context.Background(), id)
+	require.NoError(f.t, err)
+	return j
+}
+
+func TestEmptyPopulationEndsNoBulks(t *testing.T) {
+	f := newFixture(t)
+	j := f.submit("noop", map[string]string{"records": "0"})
+	f.step()
+	require.Equal(t, jobs.CompletedNoBulks, f.status(j.ID))
+}
+
+func TestAdmissionWindowAndRoundRobin(t *testing.T) {
+	f := newFixture(t)
+	window := f.cat.Admission.Window
+	a := f.submit("noop", map[string]string{"records": "5000"}) // 50 chunks of 100
+	b := f.submit("noop", map[string]string{"records": "300"})  // 3 chunks
+	f.step()
+	perJob := map[int64]int{}
+	for _, ti := range f.pending("default") {
+		p, err := queue.ParseChunkTask(asynq.NewTask(ti.Type, ti.Payload))
+		require.NoError(t, err)
+		perJob[p.JobID]++
+		require.Equal(t, queue.TaskID(p.Chunk), ti.ID, "task ids carry the fence")
+	}
+	require.Equal(t, window, perJob[a.ID], "the big job is held to the window")
+	require.Equal(t, 3, perJob[b.ID], "the small job is admitted beside it at once")
+
+	// Admission does not exceed the window however often it runs.
+	f.step()
+	f.step()
+	require.Len(t, f.pending("default"), window+3)
+
+	jb := f.runToEnd(b.ID, "default")
+	require.Equal(t, jobs.CompletedSuccess, jb.Status)
+	ja := f.runToEnd(a.ID, "default")
+	require.Equal(t, jobs.CompletedSuccess, ja.Status)
+	require.Equal(t, int64(5000), ja.Counters["records"])
+	var events []jobs.Status
+	for _, e := range ja.Events {
+		events = append(events, e.Status)
+	}
+	require.Equal(t, []jobs.Status{jobs.Queued, jobs.Initializing, jobs.Running, jobs.Finalizing, jobs.CompletedSuccess}, events)
+}
+
+func TestRecordErrorsEndWithWarning(t *testing.T) {
+	f := newFixture(t)
+	j := f.submit("noop", map[string]string{"records": "250", "fail_every": "50"})
+	got := f.runToEnd(j.ID, "default")
+	require.Equal(t, jobs.CompletedWarning, got.Status)
+	require.Equal(t, int64(5), got.Counters["errors"])
+	require.Contains(t, got.Message, "5 records")
+}
+
+func TestFailedChunkEndsCompletedFailed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.submit("noop", map[string]string{"records": "200"})
+	f.step()
+	chunks, err := f.store.JobChunks(ctx, j.ID, "queued")
+	require.NoError(t, err)
+	require.NoError(t, f.store.FailChunk(ctx, chunks[0], "disk on fire"))
+	got := f.runToEnd(j.ID, "default")
+	require.Equal(t, jobs.CompletedFailed, got.Status)
+	require.Len(t, got.Alerts, 1)
+	require.Contains(t, got.Alerts[0], "disk on fire")
+}
+
+// TestRedisLostEverything: the reconciler re-admits, under a new fence, the
+// queued chunks whose tasks Redis no longer holds; the job completes once.
+func TestRedisLostEverything(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.submit("noop", map[string]string{"records": "1000", "fail_every": "1"})
+	f.step()
+	before := f.pending("default")
+	require.NotEmpty(t, before)
+
+	c := redis.NewClient(&redis.Options{Addr: f.rd.Addr, DB: f.rd.DB})
+	defer c.Close()
+	require.NoError(t, c.FlushDB(ctx).Err()) // our own throwaway server or DB index
+	require.Empty(t, f.pending("default"))
+
+	require.NoError(t, f.eng.Reconcile(ctx))
+	open, err := f.store.JobChunks(ctx, j.ID, "pending")
+	require.NoError(t, err)
+	t.Logf("pending after reconcile: %d", len(open))
+	f.step()
+	after := f.pending("default")
+	require.Len(t, after, len(before))
+	for _, ti := range after {
+		p, err := queue.ParseChunkTask(asynq.NewTask(ti.Type, ti.Payload))
+		require.NoError(t, err)
+		require.Equal(t, int64(2), p.Fence, "re-admitted under a new fence")
+	}
+	got := f.runToEnd(j.ID, "default")
+	require.Equal(t, int64(1000), got.Counters["records"])
+	var rows, distinct int
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT record_id) FROM job_report WHERE job_id = $1`, j.ID).Scan(&rows, &distinct))
+	require.Equal(t, 1000, rows)
+	require.Equal(t, 1000, distinct)
+}
+
+// TestDeadWorkersChunksReadmitted: a chunk started by a worker that stopped
+// heartbeating goes back to pending and its stale task is dropped.
+func TestDeadWorkersChunksReadmitted(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.submit("noop", map[string]string{"records": "100"})
+	f.step()
+	chunks, err := f.store.JobChunks(ctx, j.ID, "queued")
+	require.NoError(t, err)
+	require.Len(t, chunks, 1)
+	require.NoError(t, f.store.Heartbeat(ctx, "ghost", "h", 2, 1))
+	_, err = f.db.Pool.Exec(ctx, `UPDATE workers SET heartbeat_at = now() - interval '1 minute' WHERE id = 'ghost'`)
+	require.NoError(t, err)
+	ok, err := f.store.MarkStarted(ctx, chunks[0], "ghost")
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	require.NoError(t, f.eng.Reconcile(ctx))
+	f.step()
+	again, err := f.store.JobChunks(ctx, j.ID, "queued")
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	require.Equal(t, chunks[0].Fence+1, again[0].Fence)
+	got := f.runToEnd(j.ID, "default")
+	require.Equal(t, jobs.CompletedSuccess, got.Status)
+}
+
+func TestAbortStopsAdmissionAndCommits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.submit("noop", map[string]string{"records": "2000", "fail_every": "1"})
+	f.step()
+	f.runQueued("default") // some chunks commit
+	f.step()               // refill
+	require.NoError(t, f.eng.Abort(ctx, j.ID, "tester"))
+	require.Empty(t, f.pending("default"), "queued tasks are deleted")
+	f.step()
+	require.Empty(t, f.pending("default"), "nothing is admitted after abort")
+	got, err := f.store.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, jobs.UserAborted, got.Status)
+	require.Equal(t, int64(got.Progress.DoneRecords), got.Counters["records"], "counters hold what was committed")
+	require.Equal(t, "aborted by tester", got.Message)
+
+	var status jobs.Status
+	require.ErrorContains(t, f.eng.Abort(ctx, j.ID, "tester"), "cannot move from USER_ABORTED")
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, j.ID).Scan(&status))
+	require.Equal(t, jobs.UserAborted, status)
+}

@@ -218,19 +218,36 @@ func (r *BinaryReader) parse(chunk []byte, off int64, terminated bool) (*Record,
 		return nil, p.fail(ErrMalformed, "record is %d bytes, too short for a leader and a directory", len(chunk))
 	}
 
-	// Two records run together, the first lacking its terminator: its leader's
-	// length ends on a field terminator followed by another leader.
-	if n, ok := atoi(body[0:5]); ok && n > leaderLen && n < len(body) && body[n-1] == fieldTerminator && looksLikeLeader(body, n) {
-		if base, ok := atoi(body[n+12 : n+17]); ok && n+base-1 < len(body) && body[n+base-1] == fieldTerminator {
-			r.pending, r.pendingOff, r.pendingTerminated = chunk[n:], off+int64(n), terminated
-			chunk, body, terminated = chunk[:n], body[:n], false
-			p.warnf("", nil, "record terminator missing: another record starts at byte %d, where the leader's length ends", off+int64(n))
-		}
+	// Two records run together, the first lacking its terminator (or with another
+	// byte in its place): its last field terminator is where the leader's length
+	// says, and another leader follows.
+	if next := gluedRecord(body); next > 0 {
+		r.pending, r.pendingOff, r.pendingTerminated = chunk[next:], off+int64(next), terminated
+		p.warnf("", nil, "record terminator missing: another record starts at byte %d, where the leader's length ends", off+int64(next))
+		n, _ := atoi(body[0:5])
+		body = body[:n-1]
 	} else if !terminated {
 		p.warnf("", nil, "input ends before the record terminator")
 	}
+	return r.build(body)
+}
 
-	return r.build(body, len(chunk))
+// gluedRecord returns where a second record starts in body when the first lacks
+// its terminator, or 0.
+func gluedRecord(body []byte) int {
+	n, ok := atoi(body[0:5])
+	if !ok || n <= leaderLen+1 || n > len(body) || body[n-2] != fieldTerminator {
+		return 0
+	}
+	for _, next := range []int{n - 1, n} {
+		if !looksLikeLeader(body, next) {
+			continue
+		}
+		if base, ok := atoi(body[next+12 : next+17]); ok && base > leaderLen && next+base-1 < len(body) && body[next+base-1] == fieldTerminator {
+			return next
+		}
+	}
+	return 0
 }
 
 // looksLikeLeader reports whether b[i:] starts with five digits (record length) and
@@ -329,10 +346,10 @@ func (p *parser) fail(kind error, format string, args ...any) *Error {
 	return &Error{Ordinal: p.ordinal, Offset: p.off, Msg: fmt.Sprintf(format, args...), Err: kind}
 }
 
-// build parses a record whose bytes (without terminator) are body; size is its
-// length in the input, terminator included.
-func (r *BinaryReader) build(body []byte, size int) (*Record, error) {
+// build parses a record whose bytes, without terminator, are body.
+func (r *BinaryReader) build(body []byte) (*Record, error) {
 	p := &r.p
+	size := len(body) + 1 // with its terminator
 	var leader Leader
 	copy(leader[:], body[:leaderLen])
 	p.checkLeader(&leader, size)
@@ -662,8 +679,7 @@ func (p *parser) parseField(body []byte, i int, kind textKind) {
 			// body[at] is a subfield delimiter.
 			cs := at + 1
 			if cs >= b {
-				p.warnf(f.tagName(body), nil, "subfield delimiter with no code at the end of the field (byte %d)", p.off+int64(at))
-				break
+				break // a delimiter ending the field: nothing lost, common, not worth a warning
 			}
 			code := body[cs]
 			if code == subfieldDelimiter {

@@ -64,7 +64,11 @@ func (w *BinaryWriter) Write(rec *Record) error {
 
 // Marshal encodes rec as ISO 2709 with the default options.
 func Marshal(rec *Record) ([]byte, error) {
-	return appendRecord(nil, rec, &BinaryWriterOptions{}, 1, 0)
+	b, err := appendRecord(nil, rec, &BinaryWriterOptions{}, 1, 0)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // writtenAsControl says whether f is encoded as a control field.

@@ -28,12 +28,15 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Flag bits of a single-byte table entry; the low 21 bits hold the rune.
-// They must match the constants in package marc8 (charsets.go).
+// Layout of a single-byte table entry. It must match package marc8
+// (charsets.go).
 const (
-	flagCombining = 1 << 31 // combining mark: MARC-8 puts it before its base
-	flagCompose   = 1 << 30 // not NFC-inert: route through the normalizer
-	flagSilent    = 1 << 29 // defined but produces no output (ligature and double tilde second halves)
+	runeMask       = 1<<21 - 1 // bits 0-20: the rune
+	cccShift       = 21        // bits 21-28: canonical combining class
+	flagSilent     = 1 << 29   // defined but produces no output (ligature and double tilde second halves)
+	flagNonStarter = 1 << 30   // a non-starter that follows its base, as in Unicode
+	flagCombining  = 1 << 31   // combining mark: MARC-8 puts it before its base
+	maxDecompMarks = 3         // marks in a base character's decomposition
 )
 
 // eaccWideMarker stands in the 3-byte EACC rune string for a rune whose
@@ -183,20 +186,190 @@ func parseCode(c xmlCode) (code, error) {
 	return pc, nil
 }
 
-// inert reports whether r can be appended to NFC text without normalizing:
-// it is a starter that never combines with what precedes it and is its own
-// NFC form.
-func inert(r rune) bool {
-	s := string(r)
-	p := norm.NFC.PropertiesString(s)
-	return p.CCC() == 0 && p.BoundaryBefore() && norm.NFC.IsNormalString(s)
+// runes returns the runes of s.
+func runes(s string) []rune { return []rune(s) }
+
+func ccc(r rune) uint8 { return norm.NFC.PropertiesString(string(r)).CCC() }
+
+// normalizer collects what the decoder needs to produce NFC without
+// golang.org/x/text at run time: the canonical combining class of every
+// non-starter it can emit, the decomposition of every base character that
+// has one, and the canonical compositions those can take part in.
+type normalizer struct {
+	marks      map[rune]uint8 // non-starters the decoder can emit, with their class
+	nonStarter map[rune]bool  // non-starters that are not MARC-8 combining marks
+	bases      map[rune]bool  // characters that can carry marks
+	decomps    map[rune][]rune
+	pairs      map[[2]rune]rune
+}
+
+func newNormalizer() *normalizer {
+	n := &normalizer{
+		marks:      make(map[rune]uint8),
+		nonStarter: make(map[rune]bool),
+		bases:      map[rune]bool{' ': true, '\u00A0': true, '\uFFFD': true},
+		decomps:    make(map[rune][]rune),
+		pairs:      make(map[[2]rune]rune),
+	}
+	return n
+}
+
+// entry returns the table entry for c, registering its rune.
+func (n *normalizer) entry(c code) (uint32, error) {
+	if c.r < 0 {
+		return flagSilent | flagCombining, nil
+	}
+	s := string(c.r)
+	if c.combining {
+		k := ccc(c.r)
+		if k == 0 || norm.NFD.String(s) != s || !norm.NFC.IsNormalString(s) {
+			return 0, fmt.Errorf("combining %U is a starter or not its own NFC and NFD", c.r)
+		}
+		n.marks[c.r] = k
+		return uint32(c.r) | uint32(k)<<cccShift | flagCombining, nil
+	}
+	// A character whose NFC form is another single character (Greek ano
+	// teleia, question mark, keraia) is stored in that form.
+	rs := runes(norm.NFC.String(s))
+	if len(rs) != 1 {
+		return 0, fmt.Errorf("%U: NFC form %q is not one character", c.r, string(rs))
+	}
+	r := rs[0]
+	p := norm.NFC.PropertiesString(string(r))
+	if k := p.CCC(); k != 0 {
+		n.marks[r] = k
+		n.nonStarter[r] = true
+		return uint32(r) | uint32(k)<<cccShift | flagNonStarter, nil
+	}
+	if !p.BoundaryBefore() {
+		return 0, fmt.Errorf("%U combines with the character before it", r)
+	}
+	n.bases[r] = true
+	return uint32(r), nil
+}
+
+// close computes decompositions and the composition pairs reachable from
+// the bases and marks seen so far, and checks the assumptions of the
+// decoder's composition (charsets.go compose).
+func (n *normalizer) close() error {
+	var starters []rune
+	seen := make(map[rune]bool)
+	addStarter := func(r rune) {
+		if !seen[r] {
+			seen[r] = true
+			starters = append(starters, r)
+		}
+	}
+	var opaque []rune
+	for b := range n.bases {
+		d := runes(norm.NFD.String(string(b)))
+		if len(d) == 1 {
+			addStarter(b)
+			continue
+		}
+		simple := ccc(d[0]) == 0
+		for _, m := range d[1:] {
+			simple = simple && ccc(m) != 0
+		}
+		if !simple { // Hangul syllables: several starters
+			opaque = append(opaque, b)
+			continue
+		}
+		if len(d)-1 > maxDecompMarks {
+			return fmt.Errorf("%U decomposes to %d marks, more than %d", b, len(d)-1, maxDecompMarks)
+		}
+		n.decomps[b] = d
+		addStarter(d[0])
+		for _, m := range d[1:] {
+			n.marks[m] = ccc(m)
+		}
+	}
+	var marks []rune
+	for m := range n.marks {
+		marks = append(marks, m)
+	}
+	sort.Slice(marks, func(i, j int) bool { return marks[i] < marks[j] })
+	for i := 0; i < len(starters); i++ { // starters grows with composites
+		s := starters[i]
+		ds := norm.NFD.String(string(s))
+		for _, m := range marks {
+			rs := runes(norm.NFC.String(string(s) + string(m)))
+			if len(rs) != 1 || norm.NFD.String(string(rs[0])) != ds+string(m) {
+				continue
+			}
+			if n.nonStarter[m] {
+				return fmt.Errorf("non-starter %U composes with %U; the decoder does not support that", m, s)
+			}
+			n.pairs[[2]rune{s, m}] = rs[0]
+			addStarter(rs[0])
+		}
+	}
+	for _, b := range opaque {
+		for _, m := range marks {
+			if s := string(b) + string(m); norm.NFC.String(s) != s {
+				return fmt.Errorf("%U with %U is not left alone by NFC; the decoder does not support that", b, m)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *normalizer) write(b *bytes.Buffer) {
+	var marks []rune
+	for m := range n.marks {
+		marks = append(marks, m)
+	}
+	sort.Slice(marks, func(i, j int) bool { return marks[i] < marks[j] })
+	b.WriteString("// markClasses lists every non-starter the decoder can emit as rune<<8 |\n" +
+		"// canonical combining class, sorted.\nvar markClasses = [...]uint32{")
+	for i, m := range marks {
+		if i%6 == 0 {
+			b.WriteString("\n\t")
+		}
+		fmt.Fprintf(b, "0x%04X<<8 | %d, ", m, n.marks[m])
+	}
+	b.WriteString("\n}\n\n")
+
+	var bases []rune
+	for r := range n.decomps {
+		bases = append(bases, r)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	b.WriteString("// decompositions lists the base characters with a canonical\n" +
+		"// decomposition: a starter and marks (rune | class<<cccShift), sorted.\nvar decompositions = [...]decomposition{\n")
+	for _, r := range bases {
+		d := n.decomps[r]
+		fmt.Fprintf(b, "\t{0x%04X, 0x%04X, [maxDecompMarks]uint32{", r, d[0])
+		for i, m := range d[1:] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(b, "0x%04X | %d<<cccShift", m, ccc(m))
+		}
+		fmt.Fprintf(b, "}}, // %c\n", r)
+	}
+	b.WriteString("}\n\n")
+
+	keys := make([][2]rune, 0, len(n.pairs))
+	for k := range n.pairs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	b.WriteString("// compositions maps a starter and a mark (starter<<21 | mark) to their\n" +
+		"// canonical composite, sorted by key.\nvar compositions = [...]composition{\n")
+	for _, k := range keys {
+		fmt.Fprintf(b, "\t{0x%04X<<21 | 0x%04X, 0x%04X}, // %c\n", k[0], k[1], n.pairs[k], n.pairs[k])
+	}
+	b.WriteString("}\n\n")
 }
 
 func generate(bySet map[byte]*charset) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("// Code generated by internal/gen from codetables.xml; DO NOT EDIT.\n\n")
 	b.WriteString("package marc8\n\n")
-	fmt.Fprintf(&b, "// NFC properties (flagCompose) were computed with Unicode %s.\n\n", norm.Version)
+	fmt.Fprintf(&b, "// Normalization data was computed with Unicode %s.\n\n", norm.Version)
 
 	b.WriteString("// Character sets, in the order of codetables.xml.\nconst (\n")
 	for i, s := range sets {
@@ -220,12 +393,17 @@ func generate(bySet map[byte]*charset) ([]byte, error) {
 	}
 	b.WriteString("}\n\n")
 
-	if err := genSingleByte(&b, bySet); err != nil {
+	n := newNormalizer()
+	if err := genSingleByte(&b, bySet, n); err != nil {
 		return nil, err
 	}
-	if err := genEACC(&b, bySet[0x31]); err != nil {
+	if err := genEACC(&b, bySet[0x31], n); err != nil {
 		return nil, err
 	}
+	if err := n.close(); err != nil {
+		return nil, err
+	}
+	n.write(&b)
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("formatting output: %w", err)
@@ -233,25 +411,11 @@ func generate(bySet map[byte]*charset) ([]byte, error) {
 	return src, nil
 }
 
-func entry(c code) uint32 {
-	if c.r < 0 {
-		return flagSilent | flagCombining
-	}
-	e := uint32(c.r)
-	if c.combining {
-		e |= flagCombining
-	}
-	if !inert(c.r) {
-		e |= flagCompose
-	}
-	return e
-}
-
-func genSingleByte(b *bytes.Buffer, bySet map[byte]*charset) error {
+func genSingleByte(b *bytes.Buffer, bySet map[byte]*charset, n *normalizer) error {
 	var c1 [32]uint32
 	b.WriteString("// sbcs holds the single-byte sets, indexed by the position of the byte\n" +
-		"// with its high bit cleared, minus 0x21. An entry is a rune ORed with\n" +
-		"// flag bits; zero means undefined.\n")
+		"// with its high bit cleared, minus 0x21. An entry is a rune, its\n" +
+		"// combining class (marks only) and flags; zero means undefined.\n")
 	fmt.Fprintf(b, "var sbcs = [%s][94]uint32{\n", sets[len(sets)-1].ident)
 	for _, s := range sets[:len(sets)-1] {
 		cs := bySet[s.final]
@@ -261,6 +425,10 @@ func genSingleByte(b *bytes.Buffer, bySet map[byte]*charset) error {
 				return fmt.Errorf("set %q: multibyte code %X in a single-byte set", cs.name, c.marc)
 			}
 			m := byte(c.marc)
+			e, err := n.entry(c)
+			if err != nil {
+				return fmt.Errorf("set %q, code %02X: %w", cs.name, m, err)
+			}
 			switch {
 			case m <= 0x20:
 				// C0 controls and space are handled by the decoder itself;
@@ -270,10 +438,10 @@ func genSingleByte(b *bytes.Buffer, bySet map[byte]*charset) error {
 				}
 				continue
 			case m >= 0x80 && m <= 0x9F:
-				if s.final != 0x45 || c.r < 0 || c.combining {
+				if s.final != 0x45 || e&^runeMask != 0 {
 					return fmt.Errorf("set %q: unexpected C1 code %02X", cs.name, m)
 				}
-				c1[m-0x80] = entry(c)
+				c1[m-0x80] = e
 				continue
 			case m&0x7F < 0x21 || m&0x7F > 0x7E:
 				return fmt.Errorf("set %q: code %02X outside 21-7E and A1-FE", cs.name, m)
@@ -282,7 +450,7 @@ func genSingleByte(b *bytes.Buffer, bySet map[byte]*charset) error {
 			if tab[pos] != 0 {
 				return fmt.Errorf("set %q: code %02X defined twice", cs.name, m)
 			}
-			tab[pos] = entry(c)
+			tab[pos] = e
 		}
 		fmt.Fprintf(b, "\t%s: {\n", s.ident)
 		for row := 0; row < 94; row += 8 {
@@ -306,7 +474,7 @@ func genSingleByte(b *bytes.Buffer, bySet map[byte]*charset) error {
 	return nil
 }
 
-func genEACC(b *bytes.Buffer, cs *charset) error {
+func genEACC(b *bytes.Buffer, cs *charset, n *normalizer) error {
 	codes := append([]code(nil), cs.codes...)
 	sort.Slice(codes, func(i, j int) bool { return codes[i].marc < codes[j].marc })
 	var keys, runes strings.Builder
@@ -328,8 +496,8 @@ func genEACC(b *bytes.Buffer, cs *charset) error {
 		if b1 < 0x21 || b1 > 0x7E || b2 < 0x20 || b2 > 0x7E || b3 < 0x20 || b3 > 0x7E {
 			return fmt.Errorf("EACC: code %06X has a byte outside 20-7E, or a first byte of 20", c.marc)
 		}
-		if c.r < 0 || c.combining || !inert(c.r) {
-			return fmt.Errorf("EACC: code %06X (%U) is empty, combining or not NFC-inert; the decoder does not support that", c.marc, c.r)
+		if e, err := n.entry(c); err != nil || e&^runeMask != 0 || rune(e) != c.r {
+			return fmt.Errorf("EACC: code %06X (%U) is empty, combining or not its own NFC; the decoder does not support that (%v)", c.marc, c.r, err)
 		}
 		keys.Write([]byte{b1, b2, b3})
 		if utf8.RuneLen(c.r) == 3 && c.r != eaccWideMarker {

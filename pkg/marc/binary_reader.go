@@ -112,25 +112,43 @@ func NewBinaryReader(r io.Reader, opts *BinaryReaderOptions) (*BinaryReader, err
 // the next record; (nil, io.EOF) at the end of the input; and (nil, err) for an
 // error from the underlying reader.
 func (r *BinaryReader) Read() (*Record, error) {
+	rec := new(Record)
+	if err := r.read(rec, false); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// ReadRecord is Read into rec, reusing storage: rec's Fields, and every field's
+// Subfields, are slices of arrays the reader owns and overwrites on the next call
+// to ReadRecord, so they must not be kept across calls (copy what is needed; the
+// strings, Tag and Value, stay valid). It allocates one string per record, where
+// Read allocates the fields and subfields as well. On error rec is unchanged.
+func (r *BinaryReader) ReadRecord(rec *Record) error {
+	return r.read(rec, true)
+}
+
+func (r *BinaryReader) read(rec *Record, reuse bool) error {
+	r.p.reuse = reuse
 	if r.pending != nil {
 		chunk, off, terminated := r.pending, r.pendingOff, r.pendingTerminated
 		r.pending = nil
 		r.ordinal++
-		return r.parse(chunk, off, terminated)
+		return r.parse(rec, chunk, off, terminated)
 	}
 	chunk, off, tooLong, err := r.readChunk()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return err
 	}
 	if len(chunk) == 0 && !tooLong {
-		return nil, io.EOF
+		return io.EOF
 	}
 	r.ordinal++
 	if tooLong {
-		return nil, &Error{Ordinal: r.ordinal, Offset: off, Err: ErrRecordTooLong,
+		return &Error{Ordinal: r.ordinal, Offset: off, Err: ErrRecordTooLong,
 			Msg: fmt.Sprintf("no record terminator within %d bytes; skipped to the next one", r.opts.MaxRecordLength)}
 	}
-	return r.parse(chunk, off, err == nil)
+	return r.parse(rec, chunk, off, err == nil)
 }
 
 // isStray reports whether c may be skipped between records: white space, NUL,
@@ -195,8 +213,8 @@ func (r *BinaryReader) readChunk() (chunk []byte, off int64, tooLong bool, err e
 	return r.acc, off, false, err
 }
 
-// parse turns one record's bytes into a Record.
-func (r *BinaryReader) parse(chunk []byte, off int64, terminated bool) (*Record, error) {
+// parse turns one record's bytes into rec.
+func (r *BinaryReader) parse(rec *Record, chunk []byte, off int64, terminated bool) error {
 	p := &r.p
 	p.reset(r.ordinal, off)
 
@@ -215,7 +233,7 @@ func (r *BinaryReader) parse(chunk []byte, off int64, terminated bool) (*Record,
 		}
 	}
 	if len(body) < leaderLen+1 {
-		return nil, p.fail(ErrMalformed, "record is %d bytes, too short for a leader and a directory", len(chunk))
+		return p.fail(ErrMalformed, "record is %d bytes, too short for a leader and a directory", len(chunk))
 	}
 
 	// Two records run together, the first lacking its terminator (or with another
@@ -229,7 +247,7 @@ func (r *BinaryReader) parse(chunk []byte, off int64, terminated bool) (*Record,
 	} else if !terminated {
 		p.warnf("", nil, "input ends before the record terminator")
 	}
-	return r.build(body)
+	return r.build(rec, body)
 }
 
 // gluedRecord returns where a second record starts in body when the first lacks
@@ -295,6 +313,7 @@ type dirEntry struct {
 // fieldSpan is one field as positions in the record's text (before materialising).
 type fieldSpan struct {
 	tag      int // position of the 3 tag bytes in the text
+	num      int // the tag's value when it is three digits, else -1
 	fixedTag string
 	control  bool
 	ind1     byte
@@ -320,6 +339,11 @@ type parser struct {
 	fields []fieldSpan
 	subs   []subSpan
 	buf    []byte
+
+	// reuse says to materialise into ownFields and ownSubs (ReadRecord).
+	reuse     bool
+	ownFields []Field
+	ownSubs   []Subfield
 }
 
 func (p *parser) reset(ordinal int, off int64) {
@@ -346,8 +370,8 @@ func (p *parser) fail(kind error, format string, args ...any) *Error {
 	return &Error{Ordinal: p.ordinal, Offset: p.off, Msg: fmt.Sprintf(format, args...), Err: kind}
 }
 
-// build parses a record whose bytes, without terminator, are body.
-func (r *BinaryReader) build(body []byte) (*Record, error) {
+// build parses into rec a record whose bytes, without terminator, are body.
+func (r *BinaryReader) build(rec *Record, body []byte) error {
 	p := &r.p
 	size := len(body) + 1 // with its terminator
 	var leader Leader
@@ -356,12 +380,12 @@ func (r *BinaryReader) build(body []byte) (*Record, error) {
 
 	rs := bytes.IndexByte(body[leaderLen:], fieldTerminator)
 	if rs < 0 {
-		return nil, p.fail(ErrMalformed, "no field terminator after the leader, so no directory")
+		return p.fail(ErrMalformed, "no field terminator after the leader, so no directory")
 	}
 	dirEnd := leaderLen + rs
 	dataStart := dirEnd + 1
 	if base, ok := atoi(leader[12:17]); !ok {
-		p.warnf("", nil, "leader base address %q is not a number; the directory ends at %d", leader[12:17], dataStart)
+		p.warnf("", nil, "leader base address %q is not a number; the directory ends at %d", string(leader[12:17]), dataStart)
 	} else if base != dataStart {
 		p.warnf("", nil, "leader base address is %d but the directory ends at %d", base, dataStart)
 	}
@@ -388,51 +412,71 @@ func (r *BinaryReader) build(body []byte) (*Record, error) {
 		p.parseField(body, i, v.kind)
 	}
 
-	text := body
+	// The text the record's strings are cut from: the data area, or the whole
+	// record when a tag is not numeric (tags come from the directory then), or the
+	// converted text.
+	text, shift := body, 0
 	if v.kind != textUTF8 {
 		text = p.convert(body, v.kind)
+	} else if p.numericTags() {
+		text, shift = body[dataStart:], dataStart
 	}
 	// The record is now UTF-8, and its structure is MARC 21's whatever the input
 	// leader claimed. The lengths (00-04, 12-16) are left as read.
 	leader[9] = 'a'
 	copy(leader[10:12], "22")
 	copy(leader[20:24], "4500")
-	rec := p.materialize(text, leader)
 
-	if len(p.warns) > 0 {
-		id := rec.ControlNumber()
-		if p.dropped > 0 {
-			p.warns = append(p.warns, &Error{Ordinal: p.ordinal, Offset: p.off, Msg: fmt.Sprintf("%d more problems not reported", p.dropped)})
-		}
-		rec.Warnings = make([]error, len(p.warns))
-		for i, w := range p.warns {
-			w.ID = id
-			rec.Warnings[i] = w
-		}
-		if r.opts.Strict {
-			for _, w := range p.warns {
-				if w.Err == ErrEncoding {
-					return nil, w
-				}
+	if len(p.warns) == 0 {
+		p.materialize(rec, text, shift, leader)
+		rec.Warnings = nil
+		return nil
+	}
+	id := p.controlNumber(text, shift)
+	for _, w := range p.warns {
+		w.ID = id
+	}
+	if r.opts.Strict {
+		for _, w := range p.warns {
+			if w.Err == ErrEncoding {
+				return w
 			}
 		}
 	}
-	return rec, nil
+	if p.dropped > 0 {
+		p.warns = append(p.warns, &Error{Ordinal: p.ordinal, Offset: p.off, ID: id, Msg: fmt.Sprintf("%d more problems not reported", p.dropped)})
+	}
+	p.materialize(rec, text, shift, leader)
+	rec.Warnings = make([]error, len(p.warns))
+	for i, w := range p.warns {
+		rec.Warnings[i] = w
+	}
+	return nil
+}
+
+// controlNumber returns the value of the first 001, before materialising.
+func (p *parser) controlNumber(text []byte, shift int) string {
+	for i := range p.fields {
+		if f := &p.fields[i]; f.num == 1 && f.control {
+			return string(text[f.v0-shift : f.v1-shift])
+		}
+	}
+	return ""
 }
 
 // checkLeader warns about the leader positions the structure depends on and makes
 // every leader byte printable ASCII.
 func (p *parser) checkLeader(l *Leader, size int) {
 	if n, ok := atoi(l[0:5]); !ok {
-		p.warnf("", nil, "leader record length %q is not a number; the record is %d bytes", l[0:5], size)
+		p.warnf("", nil, "leader record length %q is not a number; the record is %d bytes", string(l[0:5]), size)
 	} else if n != size {
 		p.warnf("", nil, "leader record length is %d but the record is %d bytes", n, size)
 	}
 	if l[10] != '2' || l[11] != '2' {
-		p.warnf("", nil, "leader/10-11 (indicator count, subfield code length) is %q, not \"22\"", l[10:12])
+		p.warnf("", nil, "leader/10-11 (indicator count, subfield code length) is %q, not \"22\"", string(l[10:12]))
 	}
 	if l[20] != '4' || l[21] != '5' {
-		p.warnf("", nil, "leader/20-21 (length of field length, of start position) is %q, not \"45\"", l[20:22])
+		p.warnf("", nil, "leader/20-21 (length of field length, of start position) is %q, not \"45\"", string(l[20:22]))
 	}
 	bad := false
 	for i, c := range l {
@@ -631,7 +675,10 @@ func isBlank(b []byte) bool {
 func (p *parser) parseField(body []byte, i int, kind textKind) {
 	f := &p.fields[i]
 	t := body[f.tag : f.tag+3]
-	if !isAlnum(t[0]) || !isAlnum(t[1]) || !isAlnum(t[2]) {
+	f.num = -1
+	if isDigit(t[0]) && isDigit(t[1]) && isDigit(t[2]) {
+		f.num = int(t[0]-'0')*100 + int(t[1]-'0')*10 + int(t[2]-'0')
+	} else if !isAlnum(t[0]) || !isAlnum(t[1]) || !isAlnum(t[2]) {
 		f.fixedTag = sanitizeTag(t)
 		p.warnf(f.fixedTag, nil, "tag %q is not three letters or digits", t)
 		if f.fixedTag == string(t) {
@@ -711,11 +758,18 @@ func (p *parser) parseField(body []byte, i int, kind textKind) {
 }
 
 func (f *fieldSpan) tagName(body []byte) string {
+	return f.tagAt(body, f.tag)
+}
+
+// tagAt is tagName for a span whose tag was at pos in body.
+func (f *fieldSpan) tagAt(body []byte, pos int) string {
 	if f.fixedTag != "" {
 		return f.fixedTag
 	}
-	return string(body[f.tag : f.tag+3])
+	return string(body[pos : pos+3])
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
@@ -729,21 +783,26 @@ func (p *parser) convert(body []byte, kind textKind) []byte {
 	buf := p.buf[:0]
 	for i := range p.fields {
 		f := &p.fields[i]
-		var tagForMsg string
-		tagForMsg = f.tagName(body)
-		n := len(buf)
-		buf = append(buf, body[f.tag:f.tag+3]...)
-		f.tag = n
+		origTag := f.tag
+		if f.num < 0 {
+			n := len(buf)
+			buf = append(buf, body[f.tag:f.tag+3]...)
+			f.tag = n
+		}
 		var repaired bool
 		var decodeErr error
 		conv := func(v0, v1 int) (int, int) {
 			n := len(buf)
 			var bad bool
 			var err error
-			if kind == textMARC8 {
-				buf, bad, err = appendMARC8(buf, body[v0:v1])
-			} else {
-				buf, bad = appendValidUTF8(buf, body[v0:v1])
+			v := body[v0:v1]
+			switch {
+			case kind == textMARC8 && isASCII(v) && bytes.IndexByte(v, esc) < 0:
+				buf = append(buf, v...) // MARC-8 starts each value in ASCII
+			case kind == textMARC8:
+				buf, bad, err = appendMARC8(buf, v)
+			default:
+				buf, bad = appendValidUTF8(buf, v)
 			}
 			repaired = repaired || bad
 			if decodeErr == nil {
@@ -761,52 +820,82 @@ func (p *parser) convert(body []byte, kind textKind) []byte {
 		}
 		switch {
 		case decodeErr != nil:
-			p.warnf(tagForMsg, ErrEncoding, "MARC-8: %v", decodeErr)
+			p.warnf(f.tagAt(body, origTag), ErrEncoding, "MARC-8: %v", decodeErr)
 		case repaired && kind == textMARC8:
-			p.warnf(tagForMsg, ErrEncoding, "MARC-8 decoding left invalid UTF-8; replaced with U+FFFD")
+			p.warnf(f.tagAt(body, origTag), ErrEncoding, "MARC-8 decoding left invalid UTF-8; replaced with U+FFFD")
 		case repaired:
-			p.warnf(tagForMsg, ErrEncoding, "invalid UTF-8 replaced with U+FFFD")
+			p.warnf(f.tagAt(body, origTag), ErrEncoding, "invalid UTF-8 replaced with U+FFFD")
 		}
 	}
 	p.buf = buf
 	return buf
 }
 
-// materialize builds the Record: one string for all the text, fields and
-// subfields as substrings of it, one allocation each for the fields and subfields.
-func (p *parser) materialize(text []byte, leader Leader) *Record {
-	s := string(text)
-	rec := &Record{Leader: leader}
-	if len(p.fields) == 0 {
-		return rec
+// numericTags reports whether every field's tag is three digits.
+func (p *parser) numericTags() bool {
+	for i := range p.fields {
+		if p.fields[i].num < 0 {
+			return false
+		}
 	}
-	fields := make([]Field, len(p.fields))
+	return true
+}
+
+// tagDigits holds "000" to "999" one after the other: numeric tags are cut from
+// it, so they cost no allocation and do not keep a record's text alive.
+var tagDigits = func() string {
+	b := make([]byte, 0, 3000)
+	for i := range 1000 {
+		b = append(b, byte('0'+i/100), byte('0'+i/10%10), byte('0'+i%10))
+	}
+	return string(b)
+}()
+
+// materialize fills rec: one string for all the text (text, which starts at
+// position shift of the spans' coordinates), fields and subfields as substrings of
+// it, in one array of fields and one of subfields: new ones, or the parser's own
+// when reusing.
+func (p *parser) materialize(rec *Record, text []byte, shift int, leader Leader) {
+	s := string(text)
+	rec.Leader = leader
+	var fields []Field
 	var subs []Subfield
-	if len(p.subs) > 0 {
-		subs = make([]Subfield, len(p.subs))
+	if p.reuse {
+		fields = slices.Grow(p.ownFields[:0], len(p.fields))[:len(p.fields)]
+		subs = slices.Grow(p.ownSubs[:0], len(p.subs))[:len(p.subs)]
+		p.ownFields, p.ownSubs = fields, subs
+	} else {
+		if len(p.fields) > 0 {
+			fields = make([]Field, len(p.fields))
+		}
+		if len(p.subs) > 0 {
+			subs = make([]Subfield, len(p.subs))
+		}
 	}
 	for j, sp := range p.subs {
-		subs[j] = Subfield{Code: sp.code, Value: s[sp.v0:sp.v1]}
+		subs[j] = Subfield{Code: sp.code, Value: s[sp.v0-shift : sp.v1-shift]}
 	}
 	for i := range p.fields {
 		sp := &p.fields[i]
-		f := &fields[i]
-		if sp.fixedTag != "" {
-			f.Tag = sp.fixedTag
-		} else {
-			f.Tag = s[sp.tag : sp.tag+3]
+		var tag string
+		switch {
+		case sp.num >= 0:
+			tag = tagDigits[3*sp.num : 3*sp.num+3]
+		case sp.fixedTag != "":
+			tag = sp.fixedTag
+		default:
+			tag = s[sp.tag-shift : sp.tag-shift+3]
 		}
-		if sp.control {
-			f.Value = s[sp.v0:sp.v1]
-			continue
-		}
-		f.Ind1, f.Ind2 = sp.ind1, sp.ind2
-		if sp.s1 > sp.s0 {
-			f.Subfields = subs[sp.s0:sp.s1:sp.s1]
+		switch {
+		case sp.control:
+			fields[i] = Field{Tag: tag, Value: s[sp.v0-shift : sp.v1-shift]}
+		case sp.s1 > sp.s0:
+			fields[i] = Field{Tag: tag, Ind1: sp.ind1, Ind2: sp.ind2, Subfields: subs[sp.s0:sp.s1:sp.s1]}
+		default:
+			fields[i] = Field{Tag: tag, Ind1: sp.ind1, Ind2: sp.ind2}
 		}
 	}
 	rec.Fields = fields
-	return rec
 }
 
 // Unmarshal parses one binary record (the first in data) with the default options.

@@ -564,9 +564,9 @@ func TestBinaryReaderStream(t *testing.T) {
 		{name: "no directory terminator", in: cat(rec1, []byte("00030nam a2200025 a 4500abcd\x1d"), rec2),
 			want: want{ids: []string{"one", "!", "two"}, offsets: []int64{0, int64(len(rec1)), int64(len(rec1)) + 29}, errKind: ErrMalformed}},
 		{name: "over the length limit", in: cat(rec1, bytes.Repeat([]byte("x"), 200), rec2, rec3), opts: BinaryReaderOptions{MaxRecordLength: 150},
-			want: want{ids: []string{"one", "!", "three"}, offsets: []int64{0, int64(len(rec1)), int64(len(rec1)+200+len(rec2))}, errKind: ErrRecordTooLong}},
+			want: want{ids: []string{"one", "!", "three"}, offsets: []int64{0, int64(len(rec1)), int64(len(rec1) + 200 + len(rec2))}, errKind: ErrRecordTooLong}},
 		{name: "over the length limit across buffer refills", in: cat(rec1, bytes.Repeat([]byte("x"), 3*readBufferSize), rec2, rec3), opts: BinaryReaderOptions{MaxRecordLength: readBufferSize + 10},
-			want: want{ids: []string{"one", "!", "three"}, offsets: []int64{0, int64(len(rec1)), int64(len(rec1)+3*readBufferSize+len(rec2))}, errKind: ErrRecordTooLong}},
+			want: want{ids: []string{"one", "!", "three"}, offsets: []int64{0, int64(len(rec1)), int64(len(rec1) + 3*readBufferSize + len(rec2))}, errKind: ErrRecordTooLong}},
 		{name: "long record across buffer refills", in: cat(rec1, rawRecord('a', "001", "long", "500", "  \x1fa"+strings.Repeat("y", 9000), "500", "  \x1fa"+strings.Repeat("z", 9000), "500", "  \x1fa"+strings.Repeat("y", 9000), "500", "  \x1fa"+strings.Repeat("z", 9000), "500", "  \x1fa"+strings.Repeat("y", 9000), "500", "  \x1fa"+strings.Repeat("z", 9000), "500", "  \x1fa"+strings.Repeat("z", 9000), "500", "  \x1fa"+strings.Repeat("z", 9000)), rec2),
 			want: want{ids: []string{"one", "long", "two"}}},
 	}
@@ -745,4 +745,49 @@ func TestBinaryReaderBadTag(t *testing.T) {
 	require.Equal(t, "2?5", rec.Fields[1].Tag)
 	require.Len(t, rec.Warnings, 1)
 	require.Contains(t, rec.Warnings[0].Error(), "is not three letters or digits")
+}
+
+// ReadRecord reads the same records as Read, reusing its storage.
+func TestBinaryReaderReadRecord(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"pymarc/bad_records.mrc", "marc4j/bad_oversize_field_bad_directory.mrc", "evergreen/map_data.mrc", "pymarc/marc8.dat", "marc4j/chabon.mrc"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data := testFile(t, name)
+			want, _ := readAll(t, data, nil)
+			r, err := NewBinaryReader(bytes.NewReader(data), nil)
+			require.NoError(t, err)
+			var rec Record
+			var prevFirst string
+			for i := 0; ; i++ {
+				err := r.ReadRecord(&rec)
+				if errors.Is(err, io.EOF) {
+					require.Equal(t, len(want), i)
+					break
+				}
+				require.NoError(t, err)
+				require.Equal(t, want[i].Leader, rec.Leader)
+				require.Equal(t, want[i].Warnings, rec.Warnings)
+				if len(want[i].Fields) == 0 {
+					require.Empty(t, rec.Fields)
+				} else {
+					require.Equal(t, want[i].Fields, rec.Fields)
+				}
+				// Strings from earlier records stay valid.
+				if i > 0 {
+					require.Equal(t, want[i-1].ControlNumber(), prevFirst)
+				}
+				prevFirst = rec.ControlNumber()
+			}
+		})
+	}
+
+	t.Run("unchanged on error", func(t *testing.T) {
+		t.Parallel()
+		r, err := NewBinaryReader(bytes.NewReader([]byte("short\x1d")), nil)
+		require.NoError(t, err)
+		rec := Record{Fields: []Field{{Tag: "001", Value: "keep"}}}
+		require.ErrorIs(t, r.ReadRecord(&rec), ErrMalformed)
+		require.Equal(t, "keep", rec.ControlNumber())
+	})
 }

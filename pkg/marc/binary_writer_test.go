@@ -46,9 +46,9 @@ func TestMarshalFieldForms(t *testing.T) {
 	t.Parallel()
 	rec := &Record{Fields: []Field{
 		{Tag: "001", Value: "x"},
-		{Tag: "FMT", Value: "BK"},                            // value, no subfields: as a control field
+		{Tag: "FMT", Value: "BK"},                           // value, no subfields: as a control field
 		{Tag: "500", Subfields: []Subfield{{'a', "Note."}}}, // zero indicators: blanks
-		{Tag: "590"},                                       // neither: indicators only
+		{Tag: "590"}, // neither: indicators only
 	}}
 	copy(rec.Leader[:], "00000nam  2200000 a 4500")
 	got, err := Marshal(rec)

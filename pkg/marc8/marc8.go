@@ -67,6 +67,7 @@ package marc8
 
 import (
 	"encoding/binary"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -91,6 +92,8 @@ func Decode(dst, src []byte) ([]byte, error) {
 	if d.err == nil {
 		return d.out, nil
 	}
+	// A NoBase problem is found after the problems that follow its mark.
+	slices.SortStableFunc(d.err.Problems, func(a, b Problem) int { return a.Offset - b.Offset })
 	return d.out, d.err
 }
 

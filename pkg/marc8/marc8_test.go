@@ -131,6 +131,8 @@ func TestDecodeProblems(t *testing.T) {
 			"marc8: combining mark 0xE2 without base character at byte 3"},
 		{"trailing marks", "\xe2\xe3", "\u00a0\u0301\u0302", []problem{{marc8.NoBase, 0}}, ""},
 		{"mark before delimiter", "\xe2\x1fa", "\u00a0\u0301\x1fa", []problem{{marc8.NoBase, 0}}, ""},
+		{"mark waits across a bad escape", "\xf2\x1b", "\ufffd\u00a0\u0323",
+			[]problem{{marc8.NoBase, 0}, {marc8.TruncatedEscape, 1}}, ""},
 		{"several", "\xc9\x1b-Z\xe2", "\ufffd\ufffd\u00a0\u0301",
 			[]problem{{marc8.Undefined, 0}, {marc8.InvalidEscape, 1}, {marc8.NoBase, 4}}, ""},
 	}

@@ -46,6 +46,7 @@ type XMLReader struct {
 	depth   int  // element depth in the current decoder
 	done    bool // io.EOF or a read error has been returned
 	resume  bool // a record start tag has been read but not yet its record
+	roots   int  // top-level elements seen (-1 once a resync makes depth unknown)
 
 	ns      []xmlNSBinding // in-scope prefix declarations, innermost last
 	pending []*Error       // document-level warnings for the next record
@@ -196,6 +197,7 @@ func (r *XMLReader) fail(err error, inRecord bool) error {
 			return r.src.err
 		}
 	}
+	r.roots = -1
 	r.restart()
 	return e
 }
@@ -211,6 +213,13 @@ func (r *XMLReader) next() (xml.Token, error) {
 	switch t := tok.(type) {
 	case xml.StartElement:
 		r.depth++
+		if r.depth == 1 && r.roots >= 0 {
+			r.roots++
+			if r.roots == 2 {
+				r.pending = append(r.pending, &Error{Msg: "the document has more than one top-level element " +
+					"(a series of fragments, not well-formed XML); every record is read"})
+			}
+		}
 		for _, a := range t.Attr {
 			switch {
 			case a.Name.Space == "xmlns":

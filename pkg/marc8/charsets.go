@@ -36,6 +36,9 @@ type composition struct {
 // decompose returns the decomposition of base character r: r itself and
 // no marks unless it is in decompositions.
 func decompose(r rune) (starter rune, marks []uint32) {
+	if r < decompositions[0].r { // most bases: ASCII letters
+		return r, nil
+	}
 	i, ok := slices.BinarySearchFunc(decompositions[:], r, func(d decomposition, r rune) int { return int(d.r - r) })
 	if !ok {
 		return r, nil
@@ -80,25 +83,27 @@ func classOf(r rune) uint8 {
 const eaccWideMarker = "\uFFFF"
 
 // eaccLookup returns the UTF-8 form of the EACC character whose G0 position
-// bytes are b1 b2 b3 (each 0x21-0x7E), or "" when it is undefined. The
-// result is a substring of eaccRunes except for the few runes outside the
-// 3-byte UTF-8 range.
+// bytes are b1 b2 b3 (b1 and b2 0x21-0x7E, b3 0x20-0x7E), or "" and the
+// rune for the few runes outside the 3-byte UTF-8 range, or "" and zero
+// when it is undefined.
 func eaccLookup(b1, b2, b3 byte) (utf string, r rune) {
-	lo, hi := int(eaccFirst[b1-0x21]), int(eaccFirst[b1-0x20])
-	for lo < hi { // binary search on bytes 2 and 3 within the first-byte group
-		m := int(uint(lo+hi) >> 1)
-		k := eaccKeys[3*m:]
-		if k[1] < b2 || (k[1] == b2 && k[2] < b3) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == int(eaccFirst[b1-0x20]) {
+	p := int(eaccPlane[b1-0x21])
+	if p == 0 || b2 < 0x21 {
 		return "", 0
 	}
-	k := eaccKeys[3*lo:]
-	if k[1] != b2 || k[2] != b3 {
+	row := 95*(p-1) + int(b2-0x21)
+	lo, n := int(eaccRows[row]), int(eaccRows[row+1]-eaccRows[row])
+	if n == 0 {
+		return "", 0
+	}
+	for n > 1 { // branch-free binary search on the third byte
+		half := n >> 1
+		if eaccKeys[3*(lo+half)+2] <= b3 {
+			lo += half
+		}
+		n -= half
+	}
+	if eaccKeys[3*lo+2] != b3 {
 		return "", 0
 	}
 	s := eaccRunes[3*lo : 3*lo+3]

@@ -121,8 +121,14 @@ func (d *decoder) run(src []byte) {
 	i, n := 0, len(src)
 	for i < n {
 		if d.g0 == setASCII && d.nmarks == 0 {
-			// Fast path: copy a run of printable ASCII as is.
-			j := asciiSpan(src, i)
+			// Fast path: copy a run of ASCII as is. Controls other than
+			// ESC are included while G1 is ANSEL: then they change nothing.
+			var j int
+			if d.g1 == setANSEL {
+				j = plainSpan(src, i)
+			} else {
+				j = asciiSpan(src, i)
+			}
 			d.out = append(d.out, src[i:j]...)
 			if i = j; i == n {
 				break
@@ -171,6 +177,26 @@ func asciiSpan(s []byte, i int) int {
 	return i
 }
 
+// plainSpan returns the end of the run of bytes below 0x80 other than ESC
+// and DEL starting at i.
+func plainSpan(s []byte, i int) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for i+8 <= len(s) {
+		w := binary.LittleEndian.Uint64(s[i:])
+		// High bit set, DEL (adding 1 sets the high bit) or ESC (a zero
+		// lane after XOR). Exact while no lane has its high bit set.
+		x := w ^ esc*lo
+		if (w|(w+lo)|(x-lo)&^x)&hi != 0 {
+			break
+		}
+		i += 8
+	}
+	for i < len(s) && s[i] < 0x7F && s[i] != esc {
+		i++
+	}
+	return i
+}
+
 // control handles a C0 control byte other than ESC.
 func (d *decoder) control(b byte) {
 	d.dangle(false)
@@ -202,9 +228,6 @@ func (d *decoder) graphic(src []byte, i int, s charset, g1 bool) int {
 	if k == 3 {
 		b1, b2, b3 := src[i]&0x7F, src[i+1]&0x7F, src[i+2]&0x7F
 		if utf, r := eaccLookup(b1, b2, b3); utf != "" || r != 0 {
-			if r == 0 {
-				r, _ = utf8.DecodeRuneInString(utf)
-			}
 			d.base(r, utf)
 			return i + 3
 		}
@@ -246,11 +269,14 @@ func (d *decoder) char(e uint32, raw []byte, at int) {
 	}
 }
 
-// base emits base character r, whose UTF-8 form is utf if not empty, with
-// any pending marks.
+// base emits a base character with any pending marks: r, or if utf is
+// not empty the character it encodes.
 func (d *decoder) base(r rune, utf string) {
 	switch {
 	case d.nmarks > 0:
+		if utf != "" {
+			r, _ = utf8.DecodeRuneInString(utf)
+		}
 		d.cluster(r)
 	case utf != "":
 		d.out = append(d.out, utf...)

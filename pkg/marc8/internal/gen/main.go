@@ -6,8 +6,8 @@
 // The single-byte sets become a [set][94]uint32 array indexed by the 7-bit
 // position 0x21-0x7E (a set designated as G1 is read with the high bit
 // cleared). EACC, the only multibyte set, becomes two parallel strings: the
-// sorted 3-byte codes and their UTF-8 encodings, three bytes each, searched
-// by binary search after an index on the first byte. The output needs no
+// sorted 3-byte codes and their UTF-8 encodings, three bytes each, with an
+// index on the first two bytes; the third is found by binary search. The output needs no
 // initialisation at run time and compiles in a fraction of a second.
 package main
 
@@ -478,7 +478,6 @@ func genEACC(b *bytes.Buffer, cs *charset, n *normalizer) error {
 	codes := append([]code(nil), cs.codes...)
 	sort.Slice(codes, func(i, j int) bool { return codes[i].marc < codes[j].marc })
 	var keys, runes strings.Builder
-	var first [95]int // first[b1-0x21] = index of the first code starting with b1
 	type wide struct {
 		marc uint32
 		r    rune
@@ -493,8 +492,8 @@ func genEACC(b *bytes.Buffer, cs *charset, n *normalizer) error {
 		}
 		b1, b2, b3 := byte(c.marc>>16), byte(c.marc>>8), byte(c.marc)
 		// 0x212320 (ideographic space) has a space as its third byte.
-		if b1 < 0x21 || b1 > 0x7E || b2 < 0x20 || b2 > 0x7E || b3 < 0x20 || b3 > 0x7E {
-			return fmt.Errorf("EACC: code %06X has a byte outside 20-7E, or a first byte of 20", c.marc)
+		if b1 < 0x21 || b1 > 0x7E || b2 < 0x21 || b2 > 0x7E || b3 < 0x20 || b3 > 0x7E {
+			return fmt.Errorf("EACC: code %06X has a byte outside 21-7E (20-7E for the third)", c.marc)
 		}
 		if e, err := n.entry(c); err != nil || e&^runeMask != 0 || rune(e) != c.r {
 			return fmt.Errorf("EACC: code %06X (%U) is empty, combining or not its own NFC; the decoder does not support that (%v)", c.marc, c.r, err)
@@ -507,26 +506,43 @@ func genEACC(b *bytes.Buffer, cs *charset, n *normalizer) error {
 			wides = append(wides, wide{c.marc, c.r})
 		}
 	}
-	for i := range first {
-		first[i] = len(codes)
-	}
-	for i := len(codes) - 1; i >= 0; i-- {
-		first[byte(codes[i].marc>>16)-0x21] = i
-	}
-	for i := len(first) - 2; i >= 0; i-- { // empty groups start where the next one does
-		if first[i] > first[i+1] {
-			first[i] = first[i+1]
-		}
-	}
 	if len(codes) > 0xFFFF {
 		return errors.New("EACC: too many codes for uint16 indexes")
 	}
+	// Two-level index: the first byte selects a plane, the second a row of
+	// codes sharing both bytes, searched on the third.
+	lowerBound := func(key uint32) int {
+		return sort.Search(len(codes), func(i int) bool { return codes[i].marc >= key })
+	}
+	var plane [94]int
+	var rows []int
+	for b1 := uint32(0x21); b1 <= 0x7E; b1++ {
+		if lowerBound(b1<<16) == lowerBound((b1+1)<<16) {
+			continue
+		}
+		plane[b1-0x21] = len(rows)/95 + 1
+		for b2 := uint32(0x21); b2 <= 0x7F; b2++ { // 0x7F: the end of the plane
+			rows = append(rows, lowerBound(b1<<16|b2<<8))
+		}
+	}
 
 	fmt.Fprintf(b, "// eaccCount is the number of EACC codes.\nconst eaccCount = %d\n\n", len(codes))
-	b.WriteString("// eaccFirst[b-0x21] is the index of the first EACC code whose first\n// byte is b (or of the next code after it); eaccFirst[94] is eaccCount.\n")
-	b.WriteString("var eaccFirst = [95]uint16{")
-	for i, v := range first {
-		if i%12 == 0 {
+	b.WriteString("// eaccPlane[b1-0x21] is one more than the plane of EACC codes whose first\n// byte is b1, or zero when there is none.\n")
+	b.WriteString("var eaccPlane = [94]uint8{")
+	for i, v := range plane {
+		if i%16 == 0 {
+			b.WriteString("\n\t")
+		}
+		fmt.Fprintf(b, "%d, ", v)
+	}
+	b.WriteString("\n}\n\n")
+	b.WriteString("// eaccRows[95*plane + b2-0x21] is the index in eaccKeys of the first code\n" +
+		"// of the plane whose second byte is b2 or more; eaccRows[95*plane+94] is\n// the end of the plane.\n")
+	fmt.Fprintf(b, "var eaccRows = [%d]uint16{", len(rows))
+	for i, v := range rows {
+		if k := i % 95; k == 0 {
+			fmt.Fprintf(b, "\n\t// plane %d\n\t", i/95)
+		} else if k%16 == 0 {
 			b.WriteString("\n\t")
 		}
 		fmt.Fprintf(b, "%d, ", v)

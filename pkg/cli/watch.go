@@ -56,12 +56,24 @@ func isTerminal(w io.Writer) bool {
 // rateMeter measures records per second from successive observations,
 // smoothed so one slow poll does not swing the estimate.
 type rateMeter struct {
-	lastAt   time.Time
-	lastDone int64
-	rate     float64
+	lastAt    time.Time
+	lastDone  int64
+	rate      float64
+	changedAt time.Time // when progress last moved
+}
+
+// stalledFor is how long progress has not moved (0 while it moves).
+func (m *rateMeter) stalledFor(now time.Time) time.Duration {
+	if m.changedAt.IsZero() {
+		return 0
+	}
+	return now.Sub(m.changedAt)
 }
 
 func (m *rateMeter) observe(at time.Time, done int64) {
+	if m.changedAt.IsZero() || done != m.lastDone {
+		m.changedAt = at
+	}
 	if !m.lastAt.IsZero() && at.After(m.lastAt) && done >= m.lastDone {
 		inst := float64(done-m.lastDone) / at.Sub(m.lastAt).Seconds()
 		if m.rate == 0 {
@@ -90,7 +102,7 @@ func follow(cmd *cobra.Command, c *client.Client, id int64, w io.Writer, interva
 			done = j.Progress.DoneRecords
 		}
 		meter.observe(now, done)
-		line := progressLine(j, meter.rate, now)
+		line := progressLine(j, meter.rate, meter.stalledFor(now), now)
 		if tty {
 			fmt.Fprintf(w, "\r\033[K%s", line)
 		} else if line != lastLine {
@@ -111,7 +123,7 @@ func follow(cmd *cobra.Command, c *client.Client, id int64, w io.Writer, interva
 	}
 }
 
-func progressLine(j *jobs.Job, rate float64, now time.Time) string {
+func progressLine(j *jobs.Job, rate float64, stalled time.Duration, now time.Time) string {
 	var b strings.Builder
 	pct := 0.0
 	var done int64
@@ -122,7 +134,11 @@ func progressLine(j *jobs.Job, rate float64, now time.Time) string {
 	filled := int(pct / 100 * width)
 	fmt.Fprintf(&b, "job %d %-17s [%s%s] %5.1f%% %d/%d", j.ID, j.Status,
 		strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, done, j.TotalRecords)
-	if j.Status == jobs.Running && rate > 0 {
+	switch {
+	case j.Status == jobs.Running && stalled >= 5*time.Second:
+		// A rate measured before a stall would promise a finish that is not coming.
+		fmt.Fprintf(&b, "  no progress for %s", stalled.Round(time.Second))
+	case j.Status == jobs.Running && rate > 0:
 		fmt.Fprintf(&b, "  %.0f rec/s", rate)
 		if left := j.TotalRecords - done; left > 0 {
 			eta := time.Duration(float64(left) / rate * float64(time.Second))

@@ -24,17 +24,30 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var active map[string]bool // asynq's view of running tasks, fetched when needed
 	for _, q := range queued {
 		reason := ""
 		switch {
 		case q.WorkerID != "" && !q.WorkerAlive:
 			reason = "worker " + q.WorkerID + " stopped heartbeating"
 		case q.AgeSeconds >= e.cfg.LostTaskAfter.Seconds():
-			_, err := e.inspector.GetTaskInfo(q.Class, queue.TaskID(q.Chunk))
-			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			info, err := e.inspector.GetTaskInfo(q.Class, queue.TaskID(q.Chunk))
+			switch {
+			case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 				reason = "task missing from Redis"
-			} else if err != nil {
+			case err != nil:
 				return err
+			case info.State == asynq.TaskStateActive && q.WorkerID == "" && q.AgeSeconds >= orphanAfter.Seconds():
+				// Taken by a worker that died before marking the chunk
+				// started: no live asynq server lists the task as active.
+				if active == nil {
+					if active, err = e.activeTaskIDs(); err != nil {
+						return err
+					}
+				}
+				if !active[info.ID] {
+					reason = "task taken by a worker that is gone"
+				}
 			}
 		}
 		if reason == "" {
@@ -54,6 +67,26 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	// Forget workers long dead.
 	_, err = e.store.Pool.Exec(ctx, `DELETE FROM workers WHERE heartbeat_at < now() - interval '1 day'`)
 	return err
+}
+
+// orphanAfter is how long a taken but never started chunk waits before the
+// reconciler asks asynq who runs it: asynq servers publish their active
+// tasks every 5 s and their record outlives them by up to 10 s.
+const orphanAfter = 15 * time.Second
+
+// activeTaskIDs returns the ids of tasks live asynq servers report running.
+func (e *Engine) activeTaskIDs() (map[string]bool, error) {
+	servers, err := e.inspector.Servers()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, s := range servers {
+		for _, w := range s.ActiveWorkers {
+			ids[w.TaskID] = true
+		}
+	}
+	return ids, nil
 }
 
 // republishQueues repairs asynq's queue registry after Redis lost its data:

@@ -101,6 +101,7 @@ func NewRedis(tb testing.TB) *Redis {
 	}
 	port := FreePort(tb)
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd.SysProcAttr = dieWithParent()
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("testenv: start redis-server: %v", err)
 	}
@@ -136,6 +137,7 @@ func (r *Redis) Restart(tb testing.TB) {
 	args := r.cmd.Args
 	r.Stop()
 	r.cmd = exec.Command(args[0], args[1:]...)
+	r.cmd.SysProcAttr = dieWithParent()
 	if err := r.cmd.Start(); err != nil {
 		tb.Fatalf("testenv: restart redis-server: %v", err)
 	}

@@ -285,7 +285,7 @@ func (e *Engine) admit(ctx context.Context) error {
 }
 
 func (e *Engine) admitJob(ctx context.Context, jobID int64, n int) error {
-	job, err := e.store.Get(ctx, jobID)
+	job, err := e.store.Row(ctx, jobID)
 	if err != nil {
 		return err
 	}

@@ -101,6 +101,13 @@ func (s *Store) Get(ctx context.Context, id int64) (*Job, error) {
 	return j, err
 }
 
+// Row returns a job's row alone, without the live progress, counters and
+// history Get adds. Those aggregate the job's whole ledger, so callers on the
+// per-chunk path (the worker, the admission loop) must not pay for them.
+func (s *Store) Row(ctx context.Context, id int64) (*Job, error) {
+	return scanJob(s.Pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+}
+
 // fillProgress computes progress and, while the job runs, live counters from
 // the ledger (the job row's counters are written once, at finalization).
 func (s *Store) fillProgress(ctx context.Context, j *Job) error {

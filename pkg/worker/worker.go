@@ -159,7 +159,7 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return fmt.Errorf("chunk of job %d: job type %q unknown to this worker: %w", p.JobID, p.JobType, asynq.SkipRetry)
 	}
-	job, err := w.store.Get(ctx, p.JobID)
+	job, err := w.store.Row(ctx, p.JobID)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return fmt.Errorf("chunk of job %d: no such job: %w", p.JobID, asynq.SkipRetry)
 	}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make bench: run the end-to-end benchmarks once (each figure beside its
+# reference and the physical limit measured in the same run), then the MARC
+# benchmarks if mk/*.mk defines them, and repeat the summary lines at the end.
+#
+# Knobs (see bench/bench_test.go): BINDERY_BENCH_LOANS, BINDERY_BENCH_NOOP_RECORDS,
+# BINDERY_BENCH_CONCURRENCY, BINDERY_BENCH_WINDOW; BENCH_PROFILE=1 also writes a
+# CPU profile and prints its top entries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+out=$(mktemp -t bindery-bench.XXXXXX)
+prof_dir=$(mktemp -d -t bindery-bench-prof.XXXXXX)
+trap 'rm -rf "$out" "$prof_dir"' EXIT
+
+args=(test -run '^$' -bench . -benchtime 1x -count 1 -timeout 15m)
+if [ "${BENCH_PROFILE:-}" = 1 ]; then
+  args+=(-cpuprofile "$prof_dir/cpu.out" -o "$prof_dir/bench.test")
+fi
+
+echo "== spine benchmarks (go test ./bench)"
+# Benchmark output streams as it comes; a failure stops here with its status.
+"$GO" "${args[@]}" ./bench | tee "$out"
+
+if [ "${BENCH_PROFILE:-}" = 1 ]; then
+  echo
+  echo "== CPU profile of the benchmark process (engine, worker, asynq; not PostgreSQL or Redis)"
+  "$GO" tool pprof -top -nodecount 25 "$prof_dir/bench.test" "$prof_dir/cpu.out" 2>/dev/null | sed -n '1,35p'
+fi
+
+if make -n bench-marc >/dev/null 2>&1; then
+  echo
+  echo "== make bench-marc"
+  make --no-print-directory bench-marc | tee -a "$out"
+fi
+
+echo
+echo "== summary"
+# Figure lines: "<name>: <figure> | <limit or reference> ..." at the start of a line.
+if ! grep -E '^[A-Za-z][A-Za-z0-9 ()/-]*: [^|]+\|' "$out" | awk '!seen[$0]++'; then
+  echo "no summary lines found" >&2
+  exit 1
+fi

@@ -616,6 +616,7 @@ func (p *parser) recoverFields(body []byte, dataStart, dirEnd int) {
 	}
 	positional, lost := 0, 0
 	var digits []byte
+	cursor := 0 // where in dir the entry for the next field is expected
 	for k, at := 0, 0; at < len(data); k++ {
 		end := at + bytes.IndexByte(data[at:], fieldTerminator)
 		next := end + 1
@@ -630,18 +631,25 @@ func (p *parser) recoverFields(body []byte, dataStart, dirEnd int) {
 		tag := -1
 		if i, ok := byStart[at]; ok && p.ents[i].length == length {
 			tag = p.ents[i].tag
+			cursor = tag - leaderLen + dirEntryLen
 		}
-		if tag < 0 {
-			for _, spell := range [][2]int{{length, at}, {length % (maxFieldLen + 1), at % (maxRecordLen + 1)}} {
-				digits = fmt.Appendf(digits[:0], "%04d%05d", spell[0], spell[1])
-				if q := bytes.Index(dir, digits); q >= 3 {
-					tag = leaderLen + q - 3
-					break
-				}
+		// Search near where the entry is expected (not the whole directory: that
+		// would make recovery quadratic).
+		lo, hi := max(0, cursor-2*dirEntryLen), min(len(dir), cursor+4*dirEntryLen)
+		for spell := 0; tag < 0 && spell < 2; spell++ {
+			l, a := length, at
+			if spell == 1 {
+				l, a = length%(maxFieldLen+1), at%(maxRecordLen+1)
+			}
+			digits = appendDigits(appendDigits(digits[:0], l, 4), a, 5)
+			if q := bytes.Index(dir[lo:hi], digits); q >= 0 && lo+q >= 3 {
+				tag = leaderLen + lo + q - 3
+				cursor = lo + q + len(digits)
 			}
 		}
 		if tag < 0 && k < len(p.ents) {
 			tag = p.ents[k].tag
+			cursor = tag - leaderLen + dirEntryLen
 			positional++
 		}
 		if tag < 0 {
@@ -659,6 +667,26 @@ func (p *parser) recoverFields(body []byte, dataStart, dirEnd int) {
 		msg += fmt.Sprintf("; %d fields with no directory entry dropped", lost)
 	}
 	p.warnf("", nil, "%s", msg)
+}
+
+// appendDigits appends n in decimal, zero-padded to at least width digits.
+func appendDigits(dst []byte, n, width int) []byte {
+	var b [20]byte
+	i := len(b)
+	for n > 0 || i > len(b)-width {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(dst, b[i:]...)
+}
+
+// clip quotes b for a message, cut to its first 32 bytes.
+func clip(b []byte) string {
+	if len(b) > 32 {
+		return strconv.Quote(string(b[:32])) + "..."
+	}
+	return strconv.Quote(string(b))
 }
 
 func isBlank(b []byte) bool {
@@ -701,7 +729,7 @@ func (p *parser) parseField(body []byte, i int, kind textKind) {
 	case len(head) >= 2:
 		f.ind1, f.ind2 = head[0], head[1]
 		if len(head) > 2 {
-			p.warnf(f.tagName(body), nil, "dropped %d bytes %q between the indicators and the first subfield (byte %d)", len(head)-2, head[2:], p.off+int64(a+2))
+			p.warnf(f.tagName(body), nil, "dropped %d bytes %s between the indicators and the first subfield (byte %d)", len(head)-2, clip(head[2:]), p.off+int64(a+2))
 		}
 	case len(head) == 1:
 		f.ind1 = head[0]

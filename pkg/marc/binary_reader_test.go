@@ -791,3 +791,25 @@ func TestBinaryReaderReadRecord(t *testing.T) {
 		require.Equal(t, "keep", rec.ControlNumber())
 	})
 }
+
+// Recovering a long record whose every directory offset is wrong stays linear
+// (a search of the whole directory per field took seconds here).
+func TestBinaryReaderRecoveryScales(t *testing.T) {
+	t.Parallel()
+	const n = 20000
+	var dir, data strings.Builder
+	for i := range n {
+		dir.WriteString("500" + pad(3, 4) + pad((i*3+1)%100000, 5)) // one byte off
+		data.WriteString("  \x1e")
+	}
+	dir.WriteByte(fieldTerminator)
+	base := leaderLen + dir.Len()
+	rec := []byte(pad((base+data.Len()+1)%100000, 5) + "nam a22" + pad(base%100000, 5) + " a 4500" + dir.String() + data.String() + "\x1d")
+	recs, errs := readAll(t, rec, nil)
+	require.Empty(t, errs)
+	require.Len(t, recs[0].Fields, n)
+	for _, f := range recs[0].Fields {
+		require.Equal(t, "500", f.Tag)
+	}
+	require.NotEmpty(t, recs[0].Warnings)
+}

@@ -78,7 +78,8 @@ func (o *BinaryReaderOptions) validate() error {
 // "22" and 20-23 "4500"; the other positions, lengths included, are as read.
 //
 // Values in a returned record are substrings of one string per record: keeping
-// any of them keeps the whole record's text in memory.
+// any of them keeps the whole record's text in memory. A BinaryReader is not safe
+// for concurrent use.
 type BinaryReader struct {
 	br      *bufio.Reader
 	opts    BinaryReaderOptions
@@ -720,7 +721,10 @@ func (p *parser) parseField(body []byte, i int, kind textKind) {
 	a, b := f.v0, f.v1
 	c := body[a:b]
 	head := c
-	us := bytes.IndexByte(c, subfieldDelimiter)
+	us := 2 // nearly always: two indicators, then a subfield
+	if len(c) < 3 || c[2] != subfieldDelimiter {
+		us = bytes.IndexByte(c, subfieldDelimiter)
+	}
 	if us >= 0 {
 		head = c[:us]
 	}

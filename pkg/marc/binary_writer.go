@@ -29,7 +29,7 @@ type BinaryWriterOptions struct {
 //
 // A field is written as a control field (its Value, no indicators) when its tag is
 // 00X, or when it has a Value and no subfields; otherwise as a data field, an
-// indicator 0 as a blank.
+// indicator 0 as a blank. A BinaryWriter is not safe for concurrent use.
 type BinaryWriter struct {
 	w       io.Writer
 	opts    BinaryWriterOptions

@@ -2,7 +2,6 @@ package marc
 
 import (
 	"bytes"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -36,28 +35,46 @@ type XMLReaderOptions struct {
 //
 // Like BinaryReader, every record returned says it is UTF-8 and has MARC 21's
 // structure: leader/09 is 'a', 10-11 "22" and 20-23 "4500"; the other positions,
-// lengths included, are as read (an XML leader's lengths mean nothing).
+// lengths included, are as read (an XML leader's lengths mean nothing). The
+// values of a record are substrings of one string per record: keeping any of
+// them keeps the whole record's text in memory.
+//
+// Documents in UTF-8 (or US-ASCII) and ISO-8859-1 are read; a document that
+// declares another encoding is read as UTF-8, with a warning.
 type XMLReader struct {
-	src     *xmlSource
-	dec     *xml.Decoder
-	base    int64 // input offset of the decoder's first byte
+	s       *xmlScanner
 	strict  bool
 	ordinal int
-	depth   int  // element depth in the current decoder
+	depth   int  // element depth
+	roots   int  // top-level elements seen (-1 once a resync makes depth unknown)
 	done    bool // io.EOF or a read error has been returned
 	resume  bool // a record start tag has been read but not yet its record
-	roots   int  // top-level elements seen (-1 once a resync makes depth unknown)
 
 	ns      []xmlNSBinding // in-scope prefix declarations, innermost last
 	pending []*Error       // document-level warnings for the next record
 
 	// Per-record state, reused.
-	rec   *Record
-	start int64 // input offset of the current record's start tag
-	warns []*Error
-	drop  int
-	text  []byte
-	tok   int64 // input offset of the last token read
+	start  int64 // input offset of the current record's start tag
+	warns  []*Error
+	drop   int
+	text   []byte // the record's values, one after the other
+	fields []xmlFieldSpan
+	subs   []xmlSubSpan
+	leader []byte
+}
+
+// xmlFieldSpan is a field whose values are in XMLReader.text.
+type xmlFieldSpan struct {
+	tag        string
+	control    bool
+	ind1, ind2 byte
+	v0, v1     int // a control field's value
+	s0, s1     int // a data field's subfields in XMLReader.subs
+}
+
+type xmlSubSpan struct {
+	code   byte
+	v0, v1 int
 }
 
 type xmlNSBinding struct {
@@ -73,56 +90,35 @@ const xmlMaxWarnings = 50
 
 // NewXMLReader returns a reader of r. opts may be nil for the defaults.
 func NewXMLReader(r io.Reader, opts *XMLReaderOptions) *XMLReader {
-	xr := &XMLReader{src: newXMLSource(r)}
+	xr := &XMLReader{s: newXMLScanner(r)}
 	if opts != nil {
 		xr.strict = opts.Strict
 	}
-	xr.restart()
-	return xr
-}
-
-// restart starts a new decoder at the source's current position.
-func (r *XMLReader) restart() {
-	r.base = r.src.offset()
-	r.depth = 0
-	r.ns = r.ns[:0]
-	d := xml.NewDecoder(r.src)
-	d.CharsetReader = r.charsetReader
-	r.dec = d
-}
-
-// charsetReader accepts the encodings that are UTF-8 or a subset of it, and
-// ISO-8859-1; any other declared encoding is read as UTF-8 with a warning.
-func (r *XMLReader) charsetReader(label string, in io.Reader) (io.Reader, error) {
-	switch strings.ToLower(strings.TrimSpace(label)) {
-	case "utf-8", "utf8", "us-ascii", "ascii":
-	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1":
-		r.src.latin1 = true
-	default:
-		r.pending = append(r.pending, &Error{Err: ErrEncoding,
+	xr.s.onEncoding = func(label string) {
+		xr.pending = append(xr.pending, &Error{Err: ErrEncoding,
 			Msg: fmt.Sprintf("the document declares encoding %q; read as UTF-8", label)})
 	}
-	return r.src, nil
+	return xr
 }
 
 // Read returns the next record. It returns (rec, nil) for a good or recovered
 // record (a recovered one carries Warnings, each an *Error); (nil, *Error) for a
 // record that cannot be recovered (XML that is not well-formed, or a document that
 // ends inside it), after which the next call goes on with the next record; (nil,
-// io.EOF) at the end of the input; and (nil, err) for an error from the underlying
-// reader.
+// *Error) with Ordinal 0 for XML that is not well-formed outside any record; (nil,
+// io.EOF) at the end of the input; and (nil, err) for an error from the
+// underlying reader.
 func (r *XMLReader) Read() (*Record, error) {
 	for !r.done {
 		if r.resume {
 			r.resume = false
 			return r.record()
 		}
-		tok, err := r.next()
-		if err != nil {
+		if err := r.next(); err != nil {
 			return nil, r.fail(err, false)
 		}
-		se, ok := tok.(xml.StartElement)
-		if !ok || se.Name.Local != "record" || !r.isMARC(se.Name.Space) {
+		s := r.s
+		if s.kind != xmlTokStart || string(s.local) != "record" || !r.isMARC(s.prefix) {
 			continue
 		}
 		return r.record()
@@ -144,40 +140,44 @@ func (r *XMLReader) record() (*Record, error) {
 // errXMLEOF is the end of the input inside a record.
 var errXMLEOF = errors.New("the document ends inside the record")
 
-// errXMLNested is a record start tag inside a record; r.tok is its offset.
+// errXMLNested is a record start tag inside a record.
 type errXMLNested struct{ at int64 }
 
 func (e errXMLNested) Error() string {
 	return fmt.Sprintf("the record is not closed: another record starts at byte %d", e.at)
 }
 
-// fail turns an error from the decoder or the source into what Read returns.
+// fail turns an error from the scanner or the input into what Read returns.
 // inRecord says whether it happened inside a record (which it then reports).
 func (r *XMLReader) fail(err error, inRecord bool) error {
 	if err == io.EOF {
 		r.done = true
 		return io.EOF
 	}
-	if rerr := r.src.err; rerr != nil && rerr != io.EOF {
+	var syn *xmlSyntaxError
+	isSyntax := errors.As(err, &syn)
+	if !isSyntax && err != errXMLEOF && !errors.As(err, new(errXMLNested)) && r.s.rerr != nil && r.s.rerr != io.EOF {
 		r.done = true
-		return rerr
+		return err // from the input
 	}
-	at := r.base + r.dec.InputOffset()
-	if syn, ok := err.(*xml.SyntaxError); ok && syn.Msg == "unexpected EOF" && inRecord {
-		err = errXMLEOF
+	if isSyntax && syn.msg == "unexpected EOF" && inRecord {
+		err, isSyntax = errXMLEOF, false
 	}
 	msg := err.Error()
-	if syn, ok := err.(*xml.SyntaxError); ok {
-		msg = fmt.Sprintf("XML is not well-formed near byte %d: %s", at, syn.Msg)
+	if isSyntax {
+		msg = fmt.Sprintf("XML is not well-formed near byte %d: %s", syn.at, syn.msg)
 	}
 	e := &Error{Msg: msg, Err: ErrMalformed}
 	if inRecord {
 		e.Ordinal = r.ordinal
 		e.Offset = r.start
-		e.ID = r.rec.ControlNumber()
+		e.ID = r.controlNumber()
 	} else {
 		// Not in any record: Ordinal 0.
-		e.Offset = at
+		e.Offset = r.s.off
+		if isSyntax {
+			e.Offset = syn.at
+		}
 		e.Msg += " (outside any record)"
 	}
 	var nested errXMLNested
@@ -191,27 +191,25 @@ func (r *XMLReader) fail(err error, inRecord bool) error {
 		return e
 	}
 	// Resume at the next record start tag, if there is one.
-	if !r.src.skipToRecord() {
+	if !r.s.skipToRecord() {
 		r.done = true
-		if r.src.err != nil && r.src.err != io.EOF {
-			return r.src.err
+		if r.s.rerr != nil && r.s.rerr != io.EOF {
+			return r.s.rerr
 		}
 	}
-	r.roots = -1
-	r.restart()
+	r.depth, r.roots = 0, -1
+	r.ns = r.ns[:0]
 	return e
 }
 
-// next returns the next token, keeping track of depth and namespace
-// declarations. It records the token's input offset in r.tok.
-func (r *XMLReader) next() (xml.Token, error) {
-	r.tok = r.base + r.dec.InputOffset()
-	tok, err := r.dec.RawToken()
-	if err != nil {
-		return nil, err
+// next scans the next token, keeping track of depth and namespace declarations.
+func (r *XMLReader) next() error {
+	s := r.s
+	if err := s.next(); err != nil {
+		return err
 	}
-	switch t := tok.(type) {
-	case xml.StartElement:
+	switch s.kind {
+	case xmlTokStart:
 		r.depth++
 		if r.depth == 1 && r.roots >= 0 {
 			r.roots++
@@ -220,31 +218,32 @@ func (r *XMLReader) next() (xml.Token, error) {
 					"(a series of fragments, not well-formed XML); every record is read"})
 			}
 		}
-		for _, a := range t.Attr {
+		for i := range s.attrs {
+			a := &s.attrs[i]
 			switch {
-			case a.Name.Space == "xmlns":
-				r.ns = append(r.ns, xmlNSBinding{prefix: a.Name.Local, uri: a.Value, depth: r.depth})
-			case a.Name.Space == "" && a.Name.Local == "xmlns":
-				r.ns = append(r.ns, xmlNSBinding{uri: a.Value, depth: r.depth})
+			case string(a.prefix) == "xmlns":
+				r.ns = append(r.ns, xmlNSBinding{prefix: string(a.local), uri: string(s.value(a)), depth: r.depth})
+			case len(a.prefix) == 0 && string(a.local) == "xmlns":
+				r.ns = append(r.ns, xmlNSBinding{uri: string(s.value(a)), depth: r.depth})
 			}
 		}
-	case xml.EndElement:
+	case xmlTokEnd:
 		for len(r.ns) > 0 && r.ns[len(r.ns)-1].depth >= r.depth {
 			r.ns = r.ns[:len(r.ns)-1]
 		}
 		r.depth--
 	}
-	return tok, nil
+	return nil
 }
 
 // isMARC reports whether a record element with this namespace prefix is a MARC
 // record: its namespace is MARC 21 slim (or looks like it, or is MarcXchange), or
 // it has none, or its prefix is not declared. Any other namespace (OAI-PMH, SRU)
 // makes it a wrapper.
-func (r *XMLReader) isMARC(prefix string) bool {
+func (r *XMLReader) isMARC(prefix []byte) bool {
 	uri := ""
 	for i := len(r.ns) - 1; i >= 0; i-- {
-		if r.ns[i].prefix == prefix {
+		if r.ns[i].prefix == string(prefix) {
 			uri = r.ns[i].uri
 			break
 		}
@@ -269,85 +268,135 @@ func (r *XMLReader) warnf(tag string, kind error, format string, args ...any) {
 // read.
 func (r *XMLReader) readRecord() (*Record, error) {
 	r.ordinal++
-	r.start = r.tok // for a resumed record, the nested start tag's offset
-	r.rec = &Record{}
-	clear(r.warns)
+	r.start = r.s.off // for a resumed record, the nested start tag's offset
 	r.warns = r.warns[:0]
 	r.drop = 0
 	for _, w := range r.pending {
 		w.Ordinal, w.Offset = r.ordinal, r.start
 		r.warns = append(r.warns, w)
 	}
+	clear(r.pending)
 	r.pending = r.pending[:0]
-
-	rec := r.rec
-	var leaderText string
+	r.text = r.text[:0]
+	r.fields = r.fields[:0]
+	r.subs = r.subs[:0]
+	r.leader = r.leader[:0]
 	leaders := 0
-	// The record's fields, collected here so that one slice of the right size is
-	// kept.
+	s := r.s
+	if s.closeNext { // <record/>
+		if err := r.next(); err != nil {
+			return nil, err
+		}
+		r.finishLeader(false)
+		return r.finish()
+	}
 	for {
-		tok, err := r.next()
-		if err != nil {
+		if err := r.next(); err != nil {
 			if err == io.EOF {
 				return nil, errXMLEOF
 			}
 			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
+		switch s.kind {
+		case xmlTokStart:
+			switch string(s.local) {
 			case "leader":
-				s, err := r.readText("leader", "")
-				if err != nil {
+				leaders++
+				if leaders > 1 {
+					r.warnf("", nil, "more than one leader; the first is kept")
+					if err := r.skip(); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				v0 := len(r.text)
+				if err := r.readText("leader", ""); err != nil {
 					return nil, err
 				}
-				leaders++
-				if leaders == 1 {
-					leaderText = s
-				} else {
-					r.warnf("", nil, "more than one leader; the first is kept")
-				}
+				r.leader = append(r.leader, r.text[v0:]...)
+				r.text = r.text[:v0]
 			case "controlfield":
-				tag := r.tagAttr(t, "controlfield")
-				v, err := r.readText("controlfield", tag)
-				if err != nil {
+				tag := r.tagAttr("controlfield")
+				v0 := len(r.text)
+				if err := r.readText("controlfield", tag); err != nil {
 					return nil, err
 				}
 				if !(len(tag) == 3 && tag[0] == '0' && tag[1] == '0') {
 					r.warnf(tag, nil, "control field with tag %q, which is not a control field tag (00X)", tag)
 				}
-				rec.Fields = append(rec.Fields, Field{Tag: tag, Value: v})
+				r.fields = append(r.fields, xmlFieldSpan{tag: tag, control: true, v0: v0, v1: len(r.text)})
 			case "datafield":
-				if err := r.readDatafield(t); err != nil {
+				if err := r.readDatafield(); err != nil {
 					return nil, err
 				}
 			case "record":
 				// A record start tag inside a record: the enclosing one was not
 				// closed. Report it; the reader goes on with the new one.
-				return nil, errXMLNested{at: r.tok}
+				return nil, errXMLNested{at: s.off}
 			default:
-				r.warnf("", nil, "unexpected element <%s> in the record; ignored", xmlName(t.Name))
+				r.warnf("", nil, "unexpected element <%s> in the record; ignored", xmlQName(s.prefix, s.local))
 				if err := r.skip(); err != nil {
 					return nil, err
 				}
 			}
-		case xml.EndElement:
-			if t.Name.Local != "record" {
-				return nil, &xml.SyntaxError{Msg: fmt.Sprintf("element <record> closed by </%s>", xmlName(t.Name))}
+		case xmlTokEnd:
+			if string(s.local) != "record" {
+				return nil, r.mismatch("record")
 			}
-			r.finishLeader(leaderText, leaders > 0)
+			r.finishLeader(leaders > 0)
 			return r.finish()
-		case xml.CharData:
-			if !isXMLSpace(t) {
-				r.warnf("", nil, "text %q outside any field; ignored", xmlClip(t))
+		case xmlTokText:
+			if !isXMLSpace(s.text) {
+				r.warnf("", nil, "text %q outside any field; ignored", xmlClip(s.text))
 			}
 		}
 	}
 }
 
-// finish attaches the warnings to the record and applies strict mode.
+// mismatch is the error for an end tag that is not elem's.
+func (r *XMLReader) mismatch(elem string) error {
+	return &xmlSyntaxError{at: r.s.off, msg: fmt.Sprintf("element <%s> closed by </%s>", elem, xmlQName(r.s.prefix, r.s.local))}
+}
+
+// controlNumber is the current record's first 001, or "".
+func (r *XMLReader) controlNumber() string {
+	for _, f := range r.fields {
+		if f.control && f.tag == "001" {
+			return string(r.text[f.v0:f.v1])
+		}
+	}
+	return ""
+}
+
+// finish builds the record from the spans: one string for its text, one slice
+// of fields, one of subfields.
 func (r *XMLReader) finish() (*Record, error) {
-	rec := r.rec
+	rec := &Record{}
+	copy(rec.Leader[:], r.leader)
+	text := string(r.text)
+	if len(r.fields) > 0 {
+		rec.Fields = make([]Field, len(r.fields))
+	}
+	var subs []Subfield
+	if len(r.subs) > 0 {
+		subs = make([]Subfield, len(r.subs))
+		for i, sp := range r.subs {
+			subs[i] = Subfield{Code: sp.code, Value: text[sp.v0:sp.v1]}
+		}
+	}
+	for i := range r.fields {
+		sp := &r.fields[i]
+		f := &rec.Fields[i]
+		f.Tag = sp.tag
+		if sp.control {
+			f.Value = text[sp.v0:sp.v1]
+			continue
+		}
+		f.Ind1, f.Ind2 = sp.ind1, sp.ind2
+		if sp.s1 > sp.s0 {
+			f.Subfields = subs[sp.s0:sp.s1:sp.s1]
+		}
+	}
 	if len(r.warns) == 0 {
 		return rec, nil
 	}
@@ -361,9 +410,10 @@ func (r *XMLReader) finish() (*Record, error) {
 		w.ID = id
 		rec.Warnings[i] = w
 	}
+	clear(r.warns)
 	if r.strict {
-		for _, w := range r.warns {
-			if w.Err == ErrEncoding {
+		for _, w := range rec.Warnings {
+			if errors.Is(w, ErrEncoding) {
 				return nil, w
 			}
 		}
@@ -371,33 +421,32 @@ func (r *XMLReader) finish() (*Record, error) {
 	return rec, nil
 }
 
-// finishLeader sets the record's leader from the text of its leader element.
-func (r *XMLReader) finishLeader(s string, present bool) {
-	l := &r.rec.Leader
+// finishLeader fixes the text of the record's leader element (in r.leader) up
+// into a 24-byte leader.
+func (r *XMLReader) finishLeader(present bool) {
 	if !present {
 		r.warnf("", nil, "record has no leader; one with blank positions was made")
-		copy(l[:], "00000     2200000   4500")
-		l[9] = 'a'
+		r.leader = append(r.leader[:0], "00000    a2200000   4500"...)
 		return
 	}
+	s := r.leader
 	// Pretty-printers may put white space around the leader, but blanks are
 	// data: trim only what makes the length right.
-	if len(s) != len(l) {
-		if t := strings.Trim(s, "\r\n\t"); len(t) == len(l) {
+	if len(s) != leaderLen {
+		if t := bytes.Trim(s, "\r\n\t"); len(t) == leaderLen {
 			s = t
-		} else if t := strings.TrimSpace(s); len(t) == len(l) {
+		} else if t := bytes.TrimSpace(s); len(t) == leaderLen {
 			s = t
 		} else {
-			s = strings.Trim(s, "\r\n\t")
+			s = bytes.Trim(s, "\r\n\t")
+			if len(s) < leaderLen {
+				r.warnf("", nil, "leader %q is %d characters, not 24; padded with blanks", s, len(s))
+			} else {
+				r.warnf("", nil, "leader %q is %d characters, not 24; cut to 24", s, len(s))
+			}
 		}
 	}
-	if len(s) != len(l) {
-		if len(s) < len(l) {
-			r.warnf("", nil, "leader %q is %d characters, not 24; padded with blanks", s, len(s))
-		} else {
-			r.warnf("", nil, "leader %q is %d characters, not 24; cut to 24", s, len(s))
-		}
-	}
+	var l Leader
 	for i := range l {
 		l[i] = ' '
 	}
@@ -422,17 +471,24 @@ func (r *XMLReader) finishLeader(s string, present bool) {
 	l[9] = 'a'
 	copy(l[10:12], "22")
 	copy(l[20:24], "4500")
+	r.leader = append(r.leader[:0], l[:]...)
 }
 
-// tagAttr returns the element's tag attribute, warning when it is missing or is
-// not three letters or digits. Characters that are not printable ASCII become '?'.
-func (r *XMLReader) tagAttr(t xml.StartElement, elem string) string {
-	tag, ok := xmlAttr(t, "tag")
+// tagAttr returns the current start tag's tag attribute, warning when it is
+// missing or is not three letters or digits. Characters that are not printable
+// ASCII become '?'.
+func (r *XMLReader) tagAttr(elem string) string {
+	v, ok := r.s.attr("tag")
 	if !ok {
 		r.warnf("", nil, "<%s> without a tag attribute; tag left empty", elem)
 		return ""
 	}
-	if len(tag) == 3 && isTagChar(tag[0]) && isTagChar(tag[1]) && isTagChar(tag[2]) {
+	if len(v) == 3 && isDigit(v[0]) && isDigit(v[1]) && isDigit(v[2]) {
+		n := int(v[0]-'0')*100 + int(v[1]-'0')*10 + int(v[2]-'0')
+		return tagDigits[3*n : 3*n+3]
+	}
+	tag := string(v)
+	if len(v) == 3 && isAlnum(v[0]) && isAlnum(v[1]) && isAlnum(v[2]) {
 		return tag
 	}
 	clean := xmlPrintable(tag)
@@ -440,73 +496,70 @@ func (r *XMLReader) tagAttr(t xml.StartElement, elem string) string {
 	return clean
 }
 
-func isTagChar(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
-
-// readDatafield reads a datafield element whose start tag is t.
-func (r *XMLReader) readDatafield(t xml.StartElement) error {
-	tag := r.tagAttr(t, "datafield")
+// readDatafield reads a datafield element whose start tag is the current token.
+func (r *XMLReader) readDatafield() error {
+	s := r.s
+	tag := r.tagAttr("datafield")
 	if len(tag) == 3 && tag[0] == '0' && tag[1] == '0' {
 		r.warnf(tag, nil, "data field with tag %q, which is a control field tag", tag)
 	}
-	f := Field{Tag: tag}
-	f.Ind1 = r.indicator(t, "ind1", tag)
-	f.Ind2 = r.indicator(t, "ind2", tag)
+	f := xmlFieldSpan{tag: tag, s0: len(r.subs)}
+	f.ind1 = r.indicator("ind1", tag)
+	f.ind2 = r.indicator("ind2", tag)
 	for {
-		tok, err := r.next()
-		if err != nil {
+		if err := r.next(); err != nil {
 			if err == io.EOF {
 				return errXMLEOF
 			}
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "subfield" {
-				r.warnf(tag, nil, "unexpected element <%s> in a data field; ignored", xmlName(t.Name))
+		switch s.kind {
+		case xmlTokStart:
+			if string(s.local) != "subfield" {
+				r.warnf(tag, nil, "unexpected element <%s> in a data field; ignored", xmlQName(s.prefix, s.local))
 				if err := r.skip(); err != nil {
 					return err
 				}
 				continue
 			}
-			code := r.code(t, tag)
-			v, err := r.readText("subfield", tag)
-			if err != nil {
+			code := r.code(tag)
+			v0 := len(r.text)
+			if err := r.readText("subfield", tag); err != nil {
 				return err
 			}
-			f.Subfields = append(f.Subfields, Subfield{Code: code, Value: v})
-		case xml.EndElement:
-			if t.Name.Local != "datafield" {
-				return &xml.SyntaxError{Msg: fmt.Sprintf("element <datafield> closed by </%s>", xmlName(t.Name))}
+			r.subs = append(r.subs, xmlSubSpan{code: code, v0: v0, v1: len(r.text)})
+		case xmlTokEnd:
+			if string(s.local) != "datafield" {
+				return r.mismatch("datafield")
 			}
-			if len(f.Subfields) == 0 {
+			f.s1 = len(r.subs)
+			if f.s1 == f.s0 {
 				r.warnf(tag, nil, "data field has no subfields")
 			}
-			r.rec.Fields = append(r.rec.Fields, f)
+			r.fields = append(r.fields, f)
 			return nil
-		case xml.CharData:
-			if !isXMLSpace(t) {
-				r.warnf(tag, nil, "text %q outside any subfield; ignored", xmlClip(t))
+		case xmlTokText:
+			if !isXMLSpace(s.text) {
+				r.warnf(tag, nil, "text %q outside any subfield; ignored", xmlClip(s.text))
 			}
 		}
 	}
 }
 
 // indicator returns the value of the indicator attribute name (ind1 or ind2).
-func (r *XMLReader) indicator(t xml.StartElement, name, tag string) byte {
-	v, ok := xmlAttr(t, name)
+func (r *XMLReader) indicator(name, tag string) byte {
+	v, ok := r.s.attr(name)
 	switch {
 	case !ok:
 		r.warnf(tag, nil, "no %s attribute; set to blank", name)
 		return ' '
 	case len(v) == 1 && v[0] >= 0x20 && v[0] <= 0x7E:
 		return v[0]
-	case v == "":
+	case len(v) == 0:
 		r.warnf(tag, nil, "%s is empty; set to blank", name)
 		return ' '
 	}
-	c, _ := utf8.DecodeRuneInString(v)
+	c, _ := utf8.DecodeRune(v)
 	if c < 0x20 || c > 0x7E {
 		r.warnf(tag, nil, "%s %q is not a printable ASCII character; set to blank", name, v)
 		return ' '
@@ -515,20 +568,20 @@ func (r *XMLReader) indicator(t xml.StartElement, name, tag string) byte {
 	return byte(c)
 }
 
-// code returns the value of a subfield's code attribute.
-func (r *XMLReader) code(t xml.StartElement, tag string) byte {
-	v, ok := xmlAttr(t, "code")
+// code returns the value of the current subfield's code attribute.
+func (r *XMLReader) code(tag string) byte {
+	v, ok := r.s.attr("code")
 	switch {
 	case !ok:
 		r.warnf(tag, nil, "subfield without a code attribute; code set to '?'")
 		return '?'
 	case len(v) == 1 && v[0] > 0x20 && v[0] <= 0x7E:
 		return v[0]
-	case v == "":
+	case len(v) == 0:
 		r.warnf(tag, nil, "subfield with an empty code; code set to '?'")
 		return '?'
 	}
-	c, _ := utf8.DecodeRuneInString(v)
+	c, _ := utf8.DecodeRune(v)
 	if c <= 0x20 || c > 0x7E {
 		r.warnf(tag, nil, "subfield code %q is not a printable ASCII character; replaced with '?'", v)
 		return '?'
@@ -537,81 +590,71 @@ func (r *XMLReader) code(t xml.StartElement, tag string) byte {
 	return byte(c)
 }
 
-// readText returns the text content of the element whose start tag has just
-// been read, up to its end tag. Text in nested elements is kept, with a warning.
-func (r *XMLReader) readText(elem, tag string) (string, error) {
-	r.text = r.text[:0]
+// readText appends the text content of the element whose start tag is the
+// current token to r.text, up to its end tag. Text in nested elements is kept,
+// with a warning.
+func (r *XMLReader) readText(elem, tag string) error {
+	s := r.s
 	nested := 0
 	warned := false
 	for {
-		tok, err := r.next()
-		if err != nil {
-			if err == io.EOF {
-				return "", errXMLEOF
-			}
-			return "", err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			r.text = append(r.text, t...)
-		case xml.StartElement:
-			nested++
-			if !warned {
-				r.warnf(tag, nil, "element <%s> inside <%s>; its text is kept", xmlName(t.Name), elem)
-				warned = true
-			}
-		case xml.EndElement:
-			if nested > 0 {
-				nested--
-				continue
-			}
-			if t.Name.Local != elem {
-				return "", &xml.SyntaxError{Msg: fmt.Sprintf("element <%s> closed by </%s>", elem, xmlName(t.Name))}
-			}
-			return string(r.text), nil
-		}
-	}
-}
-
-// skip consumes the element whose start tag has just been read.
-func (r *XMLReader) skip() error {
-	for depth := 1; depth > 0; {
-		tok, err := r.next()
-		if err != nil {
+		if err := r.next(); err != nil {
 			if err == io.EOF {
 				return errXMLEOF
 			}
 			return err
 		}
-		switch tok.(type) {
-		case xml.StartElement:
+		switch s.kind {
+		case xmlTokText:
+			r.text = append(r.text, s.text...)
+		case xmlTokStart:
+			nested++
+			if !warned {
+				r.warnf(tag, nil, "element <%s> inside <%s>; its text is kept", xmlQName(s.prefix, s.local), elem)
+				warned = true
+			}
+		case xmlTokEnd:
+			if nested > 0 {
+				nested--
+				continue
+			}
+			if string(s.local) != elem {
+				return r.mismatch(elem)
+			}
+			return nil
+		}
+	}
+}
+
+// skip consumes the element whose start tag is the current token.
+func (r *XMLReader) skip() error {
+	for depth := 1; depth > 0; {
+		if err := r.next(); err != nil {
+			if err == io.EOF {
+				return errXMLEOF
+			}
+			return err
+		}
+		switch r.s.kind {
+		case xmlTokStart:
 			depth++
-		case xml.EndElement:
+		case xmlTokEnd:
 			depth--
 		}
 	}
 	return nil
 }
 
-func xmlAttr(t xml.StartElement, name string) (string, bool) {
-	for _, a := range t.Attr {
-		if a.Name.Local == name && a.Name.Space == "" {
-			return a.Value, true
-		}
+func xmlQName(prefix, local []byte) string {
+	if len(prefix) == 0 {
+		return string(local)
 	}
-	return "", false
-}
-
-func xmlName(n xml.Name) string {
-	if n.Space == "" {
-		return n.Local
-	}
-	return n.Space + ":" + n.Local
+	return string(prefix) + ":" + string(local)
 }
 
 func isXMLSpace(b []byte) bool {
 	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+		if !isXMLSpaceByte(c) {
 			return false
 		}
 	}
@@ -652,133 +695,4 @@ func xmlPrintable(s string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
-}
-
-// xmlSource is the decoder's input: a buffered reader that counts the bytes it
-// hands out (so that offsets survive a restart), can skip ahead to the next record
-// start tag after a syntax error, and can widen ISO-8859-1 to UTF-8.
-type xmlSource struct {
-	r        io.Reader
-	buf      []byte
-	pos, end int
-	consumed int64 // bytes handed out before buf[0]
-	err      error
-	latin1   bool
-	hi       byte // second byte of a widened ISO-8859-1 character, or 0
-}
-
-func newXMLSource(r io.Reader) *xmlSource {
-	return &xmlSource{r: r, buf: make([]byte, 64<<10)}
-}
-
-// offset is the input offset of the next byte ReadByte returns.
-func (s *xmlSource) offset() int64 { return s.consumed + int64(s.pos) }
-
-// fill reads more input, keeping buf[pos:end]. It reports whether it got any.
-func (s *xmlSource) fill() bool {
-	if s.err != nil {
-		return false
-	}
-	if s.pos > 0 {
-		n := copy(s.buf, s.buf[s.pos:s.end])
-		s.consumed += int64(s.pos)
-		s.pos, s.end = 0, n
-	}
-	if s.end == len(s.buf) {
-		return false
-	}
-	for tries := 0; tries < 100; tries++ {
-		n, err := s.r.Read(s.buf[s.end:])
-		s.end += n
-		if err != nil {
-			s.err = err
-			return n > 0
-		}
-		if n > 0 {
-			return true
-		}
-	}
-	s.err = io.ErrNoProgress
-	return false
-}
-
-// ReadByte implements io.ByteReader, which makes encoding/xml read from the
-// source directly instead of through a bufio.Reader of its own.
-func (s *xmlSource) ReadByte() (byte, error) {
-	if s.hi != 0 {
-		c := s.hi
-		s.hi = 0
-		return c, nil
-	}
-	if s.pos == s.end && !s.fill() {
-		if s.err == nil {
-			return 0, io.EOF
-		}
-		return 0, s.err
-	}
-	c := s.buf[s.pos]
-	s.pos++
-	if s.latin1 && c >= 0x80 {
-		s.hi = 0x80 | c&0x3F
-		return 0xC0 | c>>6, nil
-	}
-	return c, nil
-}
-
-// Read implements io.Reader (encoding/xml only uses ReadByte).
-func (s *xmlSource) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c, err := s.ReadByte()
-		if err != nil {
-			if n > 0 {
-				return n, nil
-			}
-			return 0, err
-		}
-		p[n] = c
-		n++
-		if s.pos == s.end {
-			break
-		}
-	}
-	return n, nil
-}
-
-// skipToRecord advances to the next "<record" or "<prefix:record" start tag and
-// reports whether it found one.
-func (s *xmlSource) skipToRecord() bool {
-	s.hi = 0
-	const maxTag = 80 // "<", a prefix, ":record", one more byte
-	for {
-		i := bytes.IndexByte(s.buf[s.pos:s.end], '<')
-		if i < 0 {
-			s.pos = s.end
-			if !s.fill() {
-				return false
-			}
-			continue
-		}
-		s.pos += i
-		if s.end-s.pos < maxTag && s.err == nil {
-			s.fill()
-		}
-		if xmlRecordTagAt(s.buf[s.pos:s.end]) {
-			return true
-		}
-		s.pos++
-	}
-}
-
-// xmlRecordTagAt reports whether b starts with a record start tag.
-func xmlRecordTagAt(b []byte) bool {
-	b = b[1:] // '<'
-	if i := bytes.IndexByte(b, ':'); i > 0 && i < 64 && bytes.IndexAny(b[:i], " \t\r\n<>/") < 0 {
-		b = b[i+1:]
-	}
-	if !bytes.HasPrefix(b, []byte("record")) {
-		return false
-	}
-	b = b[len("record"):]
-	return len(b) > 0 && (b[0] == '>' || b[0] == '/' || b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r')
 }

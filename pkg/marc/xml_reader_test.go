@@ -265,7 +265,9 @@ func TestXMLReaderErrors(t *testing.T) {
 	rec := func(id, body string) string {
 		return `<record><leader>00000nam a2200000 a 4500</leader><controlfield tag="001">` + id + `</controlfield>` + body + `</record>`
 	}
-	good := func(id string) string { return rec(id, `<datafield tag="245" ind1="0" ind2="0"><subfield code="a">t</subfield></datafield>`) }
+	good := func(id string) string {
+		return rec(id, `<datafield tag="245" ind1="0" ind2="0"><subfield code="a">t</subfield></datafield>`)
+	}
 	tests := []struct {
 		name     string
 		doc      string

@@ -408,19 +408,38 @@ func (s *xmlScanner) scanEntity() error {
 	return nil
 }
 
-func xmlIsNameByte(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '.' || c == '-'
-}
+func xmlIsNameByte(c byte) bool { return xmlNameByte[c] }
+
+// xmlNameByte[c] is true for the ASCII bytes allowed in a name.
+var xmlNameByte = func() (t [256]bool) {
+	for c := range 128 {
+		t[c] = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '.' || c == '-'
+	}
+	return t
+}()
 
 // scanName scans a name at buf[i:] (no fill: the caller has the whole tag in the
 // buffer) and returns its end, or i when there is none. An invalid name is an
 // error.
 func (s *xmlScanner) scanName(i, limit int) (int, error) {
 	j := i
-	for j < limit && (s.buf[j] >= utf8.RuneSelf || xmlIsNameByte(s.buf[j])) {
+	ascii := true
+	for j < limit {
+		c := s.buf[j]
+		if c >= utf8.RuneSelf {
+			ascii = false
+		} else if !xmlNameByte[c] {
+			break
+		}
 		j++
 	}
-	if j > i && !xmlIsName(s.buf[i:j]) {
+	if j == i {
+		return i, nil
+	}
+	if c := s.buf[i]; ascii && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':') {
+		return j, nil
+	}
+	if !xmlIsName(s.buf[i:j]) {
 		return i, s.errorf("invalid XML name: %s", s.buf[i:j])
 	}
 	return j, nil

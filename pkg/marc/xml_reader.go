@@ -54,7 +54,8 @@ type XMLReader struct {
 	pending []*Error       // document-level warnings for the next record
 
 	// Per-record state, reused.
-	start  int64 // input offset of the current record's start tag
+	start  int64  // input offset of the current record's start tag
+	field  string // tag of the field being read, for an error in it
 	warns  []*Error
 	drop   int
 	text   []byte // the record's values, one after the other
@@ -172,6 +173,7 @@ func (r *XMLReader) fail(err error, inRecord bool) error {
 		e.Ordinal = r.ordinal
 		e.Offset = r.start
 		e.ID = r.controlNumber()
+		e.Tag = r.field
 	} else {
 		// Not in any record: Ordinal 0.
 		e.Offset = r.s.off
@@ -281,6 +283,7 @@ func (r *XMLReader) readRecord() (*Record, error) {
 	r.fields = r.fields[:0]
 	r.subs = r.subs[:0]
 	r.leader = r.leader[:0]
+	r.field = ""
 	leaders := 0
 	s := r.s
 	if s.closeNext { // <record/>
@@ -317,10 +320,12 @@ func (r *XMLReader) readRecord() (*Record, error) {
 				r.text = r.text[:v0]
 			case "controlfield":
 				tag := r.tagAttr("controlfield")
+				r.field = tag
 				v0 := len(r.text)
 				if err := r.readText("controlfield", tag); err != nil {
 					return nil, err
 				}
+				r.field = ""
 				if !(len(tag) == 3 && tag[0] == '0' && tag[1] == '0') {
 					r.warnf(tag, nil, "control field with tag %q, which is not a control field tag (00X)", tag)
 				}
@@ -500,6 +505,7 @@ func (r *XMLReader) tagAttr(elem string) string {
 func (r *XMLReader) readDatafield() error {
 	s := r.s
 	tag := r.tagAttr("datafield")
+	r.field = tag
 	if len(tag) == 3 && tag[0] == '0' && tag[1] == '0' {
 		r.warnf(tag, nil, "data field with tag %q, which is a control field tag", tag)
 	}
@@ -537,6 +543,7 @@ func (r *XMLReader) readDatafield() error {
 				r.warnf(tag, nil, "data field has no subfields")
 			}
 			r.fields = append(r.fields, f)
+			r.field = ""
 			return nil
 		case xmlTokText:
 			if !isXMLSpace(s.text) {

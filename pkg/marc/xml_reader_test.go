@@ -275,26 +275,27 @@ func TestXMLReaderErrors(t *testing.T) {
 		errs     []string // in order
 		ordinals []int
 		ids2     []string // 001 of each error
+		tag      string   // field of the first error
 	}{
 		{
 			name: "bad entity spoils one record",
 			doc:  `<collection>` + good("1") + rec("2", `<datafield tag="245" ind1="0" ind2="0"><subfield code="a">caf&eacute;</subfield></datafield>`) + good("3") + `</collection>`,
-			ids:  []string{"1", "3"}, errs: []string{"XML is not well-formed near byte"}, ordinals: []int{2}, ids2: []string{"2"},
+			ids:  []string{"1", "3"}, errs: []string{"XML is not well-formed near byte"}, ordinals: []int{2}, ids2: []string{"2"}, tag: "245",
 		},
 		{
 			name: "mismatched end tag",
 			doc:  `<collection>` + good("1") + rec("2", `<datafield tag="245" ind1="0" ind2="0"><subfield code="a">t</datafield>`) + good("3") + `</collection>`,
-			ids:  []string{"1", "3"}, errs: []string{"element <subfield> closed by </datafield>"}, ordinals: []int{2}, ids2: []string{"2"},
+			ids:  []string{"1", "3"}, errs: []string{"element <subfield> closed by </datafield>"}, ordinals: []int{2}, ids2: []string{"2"}, tag: "245",
 		},
 		{
 			name: "illegal character",
 			doc:  `<collection>` + good("1") + rec("2", `<datafield tag="245" ind1="0" ind2="0"><subfield code="a">a`+"\x1b"+`b</subfield></datafield>`) + good("3") + `</collection>`,
-			ids:  []string{"1", "3"}, errs: []string{"illegal character code U+001B"}, ordinals: []int{2}, ids2: []string{"2"},
+			ids:  []string{"1", "3"}, errs: []string{"illegal character code U+001B"}, ordinals: []int{2}, ids2: []string{"2"}, tag: "245",
 		},
 		{
 			name: "invalid UTF-8",
 			doc:  `<collection>` + good("1") + rec("2", `<datafield tag="245" ind1="0" ind2="0"><subfield code="a">a`+"\xff"+`b</subfield></datafield>`) + good("3") + `</collection>`,
-			ids:  []string{"1", "3"}, errs: []string{"invalid UTF-8"}, ordinals: []int{2}, ids2: []string{"2"},
+			ids:  []string{"1", "3"}, errs: []string{"invalid UTF-8"}, ordinals: []int{2}, ids2: []string{"2"}, tag: "245",
 		},
 		{
 			name: "unclosed record",
@@ -327,6 +328,9 @@ func TestXMLReaderErrors(t *testing.T) {
 			}
 			require.Equal(t, tt.ids, ids)
 			require.Len(t, errs, len(tt.errs), "errors: %v", errs)
+			if len(errs) > 0 {
+				require.Equal(t, tt.tag, errs[0].Tag)
+			}
 			for i, e := range errs {
 				require.Contains(t, e.Msg, tt.errs[i])
 				require.Equal(t, tt.ordinals[i], e.Ordinal)

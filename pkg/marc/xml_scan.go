@@ -967,7 +967,7 @@ func (s *xmlScanner) skipToRecord() bool {
 // xmlRecordTagAt reports whether b starts with a record start tag.
 func xmlRecordTagAt(b []byte) bool {
 	b = b[1:] // '<'
-	if i := bytes.IndexByte(b, ':'); i > 0 && i < 64 && bytes.IndexAny(b[:i], " \t\r\n<>/") < 0 {
+	if i := bytes.IndexByte(b, ':'); i > 0 && i < 64 && !bytes.ContainsAny(b[:i], " \t\r\n<>/") {
 		b = b[i+1:]
 	}
 	if !bytes.HasPrefix(b, []byte("record")) {

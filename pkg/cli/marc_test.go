@@ -280,7 +280,7 @@ func TestMarcValidate(t *testing.T) {
 	out, errOut, code = runBindery(t, strings.NewReader(doc), "marc", "validate", "-")
 	require.Equal(t, 1, code)
 	require.Empty(t, errOut)
-	require.Contains(t, out, `bad: record 2 (offset 532, 001 "x2"): XML is not well-formed near byte`)
+	require.Contains(t, out, `bad: record 2 (offset 532, 001 "x2"), field 245: XML is not well-formed near byte`)
 	require.Contains(t, out, "invalid character entity &eacute;")
 	require.True(t, strings.HasSuffix(out, "- (marcxml): 2 records: 1 good, 0 recovered with 0 warnings, 1 unreadable\n"), out)
 

@@ -29,10 +29,13 @@ if [ "${BENCH_PROFILE:-}" = 1 ]; then
   "$GO" tool pprof -top -nodecount 25 "$prof_dir/bench.test" "$prof_dir/cpu.out" 2>/dev/null | sed -n '1,35p'
 fi
 
+marc_out=
+marc_status=0
 if make -n bench-marc >/dev/null 2>&1; then
   echo
   echo "== make bench-marc"
-  make --no-print-directory bench-marc | tee -a "$out"
+  marc_out="$prof_dir/marc.txt"
+  make --no-print-directory bench-marc | tee "$marc_out" || marc_status=$?
 fi
 
 echo
@@ -41,4 +44,12 @@ echo "== summary"
 if ! grep -E '^[A-Za-z][A-Za-z0-9 ()/-]*: [^|]+\|' "$out" | awk '!seen[$0]++'; then
   echo "no summary lines found" >&2
   exit 1
+fi
+if [ -n "$marc_out" ]; then
+  # The MARC table, from its header on.
+  awk '/Bindery.*yaz/ {on = 1} on' "$marc_out"
+  if [ "$marc_status" != 0 ]; then
+    echo "make bench-marc exited with status $marc_status" >&2
+    exit "$marc_status"
+  fi
 fi

@@ -164,7 +164,7 @@ func runJob(b *testing.B, pool *pgxpool.Pool, cat *pkgconfig.Config, typ string,
 	}
 	defer conn.Exec(context.Background(), `UNLISTEN *`) //nolint:errcheck
 	store := jobs.NewStore(pool)
-	job, err := store.Insert(ctx, jobs.NewJob{Institution: in.ID, Type: jt.ID, SubmittedBy: "bench", Params: params, PriorityClass: jt.PriorityClass})
+	job, err := store.Insert(ctx, jobs.NewJob{Institution: in.ID, Type: jt.ID, SubmittedBy: "bench", Params: params, PriorityClass: jt.PriorityClass}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bindery/bindery/pkg/auth"
 	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/guard"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
 )
@@ -47,6 +48,7 @@ type Server struct {
 	ping  *redis.Client
 	monRW http.Handler
 	monRO http.Handler
+	guard *guard.Guard
 	log   *slog.Logger
 }
 
@@ -64,7 +66,7 @@ func New(d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	s := &Server{d: d, mux: http.NewServeMux(), log: d.Logger.With("component", "api")}
+	s := &Server{d: d, mux: http.NewServeMux(), guard: &guard.Guard{Catalog: d.Catalog}, log: d.Logger.With("component", "api")}
 	s.ping = d.Redis.MakeRedisClient().(*redis.Client)
 	s.monRW = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis})
 	s.monRO = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis, ReadOnly: true})

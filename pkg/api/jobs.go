@@ -68,13 +68,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	}
 	job, err := s.d.Store.Insert(r.Context(), jobs.NewJob{
 		Institution: in.ID, Type: jt.ID, SubmittedBy: p.User, Params: params, PriorityClass: jt.PriorityClass,
-	})
+		SingleInstance: s.d.Catalog.Rules(in.ID, jt.ID).SingleInstance,
+	}, s.guard)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	s.d.Metrics.JobsSubmitted.WithLabelValues(in.ID, jt.ID).Inc()
-	s.log.Info("job submitted", "job", job.ID, "type", jt.ID, "institution", in.ID, "user", p.User)
+	s.log.Info("job submitted", "job", job.ID, "type", jt.ID, "institution", in.ID, "user", p.User, "status", job.Status)
 	writeJSON(w, http.StatusCreated, job)
 }
 

@@ -225,6 +225,9 @@ func printJob(w io.Writer, j *jobs.Job) {
 	if j.Message != "" {
 		fmt.Fprintf(tw, "Message\t%s\n", j.Message)
 	}
+	if len(j.WaitingFor) > 0 {
+		fmt.Fprintf(tw, "Waiting for\t%s\n", strings.Trim(fmt.Sprint(j.WaitingFor), "[]"))
+	}
 	fmt.Fprintf(tw, "Submitted\t%s by %s\n", j.SubmittedAt.Local().Format(time.RFC3339), j.SubmittedBy)
 	if j.StartedAt != nil {
 		fmt.Fprintf(tw, "Started\t%s\n", j.StartedAt.Local().Format(time.RFC3339))

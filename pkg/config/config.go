@@ -40,6 +40,8 @@ type Institution struct {
 	TimeZone          string `yaml:"time_zone"`
 	PriorityWeight    int    `yaml:"priority_weight"`
 	LoanRetentionDays int    `yaml:"loan_retention_days"`
+	// JobRules overrides job types' concurrency rules for this institution.
+	JobRules map[string]RuleOverride `yaml:"job_rules"`
 
 	Location *time.Location `yaml:"-"`
 }
@@ -276,6 +278,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	c.validateRules(bad)
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/guard"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
 	"github.com/bindery/bindery/pkg/queue"
@@ -73,6 +74,7 @@ type Engine struct {
 	inspector *asynq.Inspector
 	log       *slog.Logger
 	redis     asynq.RedisConnOpt
+	guard     *guard.Guard
 	rr        int             // round-robin start among running jobs
 	enqueued  map[string]bool // queues this client has enqueued to
 }
@@ -93,6 +95,7 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 		inspector: asynq.NewInspector(redis),
 		log:       cfg.Logger.With("component", "engine"),
 		redis:     redis,
+		guard:     &guard.Guard{Catalog: cfg.Catalog},
 		enqueued:  map[string]bool{},
 	}, nil
 }
@@ -179,6 +182,9 @@ func (e *Engine) lead(ctx context.Context) error {
 
 // Step runs one pass of initialization, admission and finalization.
 func (e *Engine) Step(ctx context.Context) error {
+	if err := e.promote(ctx); err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
 	if err := e.initialize(ctx); err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
@@ -187,6 +193,28 @@ func (e *Engine) Step(ctx context.Context) error {
 	}
 	if err := e.finalize(ctx); err != nil {
 		return fmt.Errorf("finalize: %w", err)
+	}
+	return nil
+}
+
+// promote lets PENDING jobs whose predecessors finished go QUEUED.
+func (e *Engine) promote(ctx context.Context) error {
+	rows, err := e.store.Pool.Query(ctx, `SELECT DISTINCT institution FROM jobs WHERE status = 'PENDING'`)
+	if err != nil {
+		return err
+	}
+	institutions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, in := range institutions {
+		n, err := e.guard.Promote(ctx, e.store, in)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Info("pending jobs promoted", "institution", in, "count", n)
+		}
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func (f *fixture) submit(jobType string, raw map[string]string) *jobs.Job {
 	in, _ := f.cat.Institution("DEMO")
 	params, err := jt.ResolveParams(in, raw)
 	require.NoError(f.t, err)
-	j, err := f.store.Insert(context.Background(), jobs.NewJob{Institution: "DEMO", Type: jobType, SubmittedBy: "t", Params: params, PriorityClass: jt.PriorityClass})
+	j, err := f.store.Insert(context.Background(), jobs.NewJob{Institution: "DEMO", Type: jobType, SubmittedBy: "t", Params: params, PriorityClass: jt.PriorityClass}, nil)
 	require.NoError(f.t, err)
 	return j
 }

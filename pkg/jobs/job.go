@@ -26,6 +26,7 @@ type Job struct {
 	Counters      map[string]int64 `json:"counters"`
 	Alerts        []string         `json:"alerts"`
 	Message       string           `json:"message,omitempty"`
+	WaitingFor    []int64          `json:"waiting_for,omitempty"`
 	Progress      *Progress        `json:"progress,omitempty"`
 	Events        []Event          `json:"events,omitempty"`
 }

@@ -23,7 +23,7 @@ func TestEveryTransition(t *testing.T) {
 	for _, from := range jobs.AllStatuses {
 		for _, to := range jobs.AllStatuses {
 			t.Run(fmt.Sprintf("%s_to_%s", from, to), func(t *testing.T) {
-				j, err := store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", PriorityClass: "default"})
+				j, err := store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", PriorityClass: "default"}, nil)
 				require.NoError(t, err)
 				// Put the job in `from` directly (the test's own setup).
 				_, err = db.Pool.Exec(ctx, `UPDATE jobs SET status = $2 WHERE id = $1`, j.ID, string(from))
@@ -59,7 +59,7 @@ func TestTerminalTrigger(t *testing.T) {
 		if !s.Terminal() {
 			continue
 		}
-		j, err := store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", PriorityClass: "default"})
+		j, err := store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", PriorityClass: "default"}, nil)
 		require.NoError(t, err)
 		_, err = db.Pool.Exec(ctx, `UPDATE jobs SET status = $2 WHERE id = $1`, j.ID, string(s))
 		require.NoError(t, err)

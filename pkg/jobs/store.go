@@ -29,16 +29,19 @@ type NewJob struct {
 	SubmittedBy   string
 	Params        map[string]any
 	PriorityClass string
+	// SingleInstance makes PostgreSQL refuse a second unfinished job of the
+	// same type and institution (a unique index), whatever the guard said.
+	SingleInstance bool
 }
 
 const jobColumns = `id, institution, type, status, submitted_by, params, priority_class,
-	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message`
+	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	var j Job
 	var params, counters []byte
 	err := row.Scan(&j.ID, &j.Institution, &j.Type, &j.Status, &j.SubmittedBy, &params, &j.PriorityClass,
-		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message)
+		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -54,31 +57,60 @@ func scanJob(row pgx.Row) (*Job, error) {
 	return &j, nil
 }
 
-// Insert creates a job in status QUEUED.
-func (s *Store) Insert(ctx context.Context, nj NewJob) (*Job, error) {
+// Decision is the status a new job starts in, as its guard decided.
+type Decision struct {
+	Status     Status
+	Message    string
+	WaitingFor []int64 // the jobs a PENDING job waits for
+}
+
+// Decider decides, inside the inserting transaction, how a new job starts:
+// QUEUED, PENDING behind the jobs it depends on, or SKIPPED (pkg/guard).
+type Decider interface {
+	Decide(ctx context.Context, tx pgx.Tx, nj NewJob) (Decision, error)
+}
+
+// Insert creates a job in the status d decides (QUEUED when d is nil).
+func (s *Store) Insert(ctx context.Context, nj NewJob, d Decider) (*Job, error) {
+	var job *Job
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var err error
+		job, err = s.InsertTx(ctx, tx, nj, d)
+		return err
+	})
+	return job, err
+}
+
+// InsertTx is Insert inside the caller's transaction, so a job and what it
+// stages (an uploaded file) commit or roll back together.
+func (s *Store) InsertTx(ctx context.Context, tx pgx.Tx, nj NewJob, d Decider) (*Job, error) {
 	params, err := json.Marshal(nj.Params)
 	if err != nil {
 		return nil, err
 	}
-	var job *Job
-	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		job, err = scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (institution, type, status, submitted_by, params, priority_class)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+jobColumns,
-			nj.Institution, nj.Type, Queued, nj.SubmittedBy, params, nj.PriorityClass))
-		if err != nil {
-			return err
+	dec := Decision{Status: Queued}
+	if d != nil {
+		if dec, err = d.Decide(ctx, tx, nj); err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO job_events (job_id, status) VALUES ($1, $2)`, job.ID, Queued)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify('bindery', 'job')`)
-		return err
-	})
+	}
+	if dec.WaitingFor == nil {
+		dec.WaitingFor = []int64{}
+	}
+	job, err := scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (institution, type, status, submitted_by, params,
+			priority_class, single_instance, waiting_for, message, ended_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $3 = 'SKIPPED' THEN now() END) RETURNING `+jobColumns,
+		nj.Institution, nj.Type, string(dec.Status), nj.SubmittedBy, params, nj.PriorityClass, nj.SingleInstance,
+		dec.WaitingFor, dec.Message))
 	if err != nil {
 		return nil, fmt.Errorf("insert job: %w", err)
 	}
-	return job, nil
+	if _, err := tx.Exec(ctx, `INSERT INTO job_events (job_id, status, message) VALUES ($1, $2, $3)`,
+		job.ID, string(dec.Status), dec.Message); err != nil {
+		return nil, err
+	}
+	_, err = tx.Exec(ctx, `SELECT pg_notify('bindery', 'job')`)
+	return job, err
 }
 
 // Get returns a job with its live progress and status history.

@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) startJob(t *testing.T, jobType string, params map[string]any, chunkSize int) *jobs.Job {
 	t.Helper()
 	ctx := context.Background()
-	j, err := f.store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: jobType, SubmittedBy: "t", Params: params, PriorityClass: "default"})
+	j, err := f.store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: jobType, SubmittedBy: "t", Params: params, PriorityClass: "default"}, nil)
 	require.NoError(t, err)
 	require.NoError(t, f.store.Transition(ctx, f.db.Pool, j.ID, jobs.Initializing, ""))
 	j, err = f.store.Get(ctx, j.ID) // params as JSON decodes them, like the engine sees them

@@ -1,0 +1,162 @@
+// Package guard examines every job before it runs, as the reference platform
+// does: a job whose type waits for another type's unfinished job is held
+// PENDING; a job that conflicts with a running one, or a second instance of
+// a single-instance type, ends SKIPPED with a message naming the blocker.
+//
+// Decisions are taken in PostgreSQL, inside the transaction that inserts or
+// promotes the job, under a per-institution advisory lock, so concurrent
+// submissions on any number of servers are decided one at a time. A unique
+// index on unfinished single-instance jobs backs the lock up.
+package guard
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
+)
+
+// Guard decides how jobs start from the configured rules.
+type Guard struct {
+	Catalog *config.Config
+}
+
+var _ jobs.Decider = (*Guard)(nil)
+
+// unfinished are the statuses of a job that still holds its place.
+var unfinished = []string{string(jobs.Pending), string(jobs.Queued), string(jobs.Initializing),
+	string(jobs.Running), string(jobs.Finalizing)}
+
+type other struct {
+	id      int64
+	typ     string
+	status  jobs.Status
+	started time.Time
+}
+
+func (o other) String() string {
+	return fmt.Sprintf("job %d (%s, %s since %s)", o.id, o.typ, o.status, o.started.UTC().Format("2006-01-02 15:04:05 MST"))
+}
+
+// lockAndList takes the institution's guard lock for the rest of tx and
+// returns its unfinished jobs in submit order.
+func lockAndList(ctx context.Context, tx pgx.Tx, institution string) ([]other, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bindery-guard:' || $1, 0))`, institution); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT id, type, status, coalesce(started_at, submitted_at) FROM jobs
+		WHERE institution = $1 AND status = ANY($2) ORDER BY id`, institution, unfinished)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (other, error) {
+		var o other
+		return o, r.Scan(&o.id, &o.typ, &o.status, &o.started)
+	})
+}
+
+// Decide is called for a new job, inside its inserting transaction.
+func (g *Guard) Decide(ctx context.Context, tx pgx.Tx, nj jobs.NewJob) (jobs.Decision, error) {
+	others, err := lockAndList(ctx, tx, nj.Institution)
+	if err != nil {
+		return jobs.Decision{}, err
+	}
+	r := g.Catalog.Rules(nj.Institution, nj.Type)
+	for _, o := range others {
+		switch {
+		case r.SingleInstance && o.typ == nj.Type:
+			return skip(nj.Type, "another instance", o), nil
+		case slices.Contains(r.Conflicts, o.typ) && o.status != jobs.Pending:
+			return skip(nj.Type, "a conflicting job", o), nil
+		}
+	}
+	if waits := waitingFor(r, others, 0); len(waits) > 0 {
+		return jobs.Decision{Status: jobs.Pending, WaitingFor: ids(waits),
+			Message: "waiting for " + describe(waits)}, nil
+	}
+	return jobs.Decision{Status: jobs.Queued}, nil
+}
+
+func skip(jobType, what string, o other) jobs.Decision {
+	return jobs.Decision{Status: jobs.Skipped,
+		Message: fmt.Sprintf("%s cannot run while %s is in process: %s", jobType, what, o)}
+}
+
+// waitingFor returns the jobs a job waits for: unfinished jobs of a type it
+// waits for, submitted before it (before is 0 for a job not yet inserted).
+func waitingFor(r config.Rules, others []other, self int64) []other {
+	var out []other
+	for _, o := range others {
+		if self != 0 && o.id >= self {
+			break
+		}
+		if slices.Contains(r.WaitsFor, o.typ) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func ids(os []other) []int64 {
+	out := make([]int64, len(os))
+	for i, o := range os {
+		out[i] = o.id
+	}
+	return out
+}
+
+func describe(os []other) string {
+	parts := make([]string, len(os))
+	for i, o := range os {
+		parts[i] = o.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Promote moves the institution's PENDING jobs whose predecessors have all
+// finished to QUEUED, in submit order, and returns how many it moved. A job
+// whose conflicting job still runs stays PENDING until it ends.
+func (g *Guard) Promote(ctx context.Context, store *jobs.Store, institution string) (int, error) {
+	moved := 0
+	err := pgx.BeginFunc(ctx, store.Pool, func(tx pgx.Tx) error {
+		others, err := lockAndList(ctx, tx, institution)
+		if err != nil {
+			return err
+		}
+		for i, o := range others {
+			if o.status != jobs.Pending {
+				continue
+			}
+			r := g.Catalog.Rules(institution, o.typ)
+			waits := waitingFor(r, others, o.id)
+			blocked := len(waits) > 0
+			for _, x := range others {
+				if x.id != o.id && x.status != jobs.Pending && slices.Contains(r.Conflicts, x.typ) {
+					blocked = true
+				}
+			}
+			if blocked {
+				if _, err := tx.Exec(ctx, `UPDATE jobs SET waiting_for = $2 WHERE id = $1`, o.id, ids(waits)); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.Exec(ctx, `UPDATE jobs SET waiting_for = '{}' WHERE id = $1`, o.id); err != nil {
+				return err
+			}
+			if err := store.Transition(ctx, tx, o.id, jobs.Queued, "predecessors finished"); err != nil {
+				return err
+			}
+			others[i].status = jobs.Queued // later jobs in this pass see it
+			moved++
+		}
+		return nil
+	})
+	return moved, err
+}

@@ -1,0 +1,99 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	shipped "github.com/bindery/bindery/config"
+	"github.com/bindery/bindery/pkg/api"
+	"github.com/bindery/bindery/pkg/auth"
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/engine"
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/queue"
+	"github.com/bindery/bindery/pkg/testenv"
+	"github.com/bindery/bindery/workers"
+)
+
+func newServer(t *testing.T) (*httptest.Server, *auth.Tokens) {
+	t.Helper()
+	cat, err := config.Parse("shipped", shipped.Default)
+	require.NoError(t, err)
+	db := testenv.NewDatabase(t)
+	rd := testenv.NewRedis(t)
+	opt, err := queue.RedisOpt(rd.URL)
+	require.NoError(t, err)
+	store := jobs.NewStore(db.Pool)
+	eng, err := engine.New(store, opt, engine.Config{Catalog: cat, Kinds: workers.Kinds()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = eng.Close() })
+	tokens := &auth.Tokens{Pool: db.Pool}
+	srv, err := api.New(api.Deps{Catalog: cat, Store: store, Tokens: tokens, Aborter: eng, Redis: opt})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs, tokens
+}
+
+// TestConcurrentSubmissionsOfSingleInstanceJob: 200 submissions of Loan
+// Anonymization from 8 goroutines through the API: exactly one is admitted,
+// every other ends SKIPPED naming it.
+func TestConcurrentSubmissionsOfSingleInstanceJob(t *testing.T) {
+	hs, tokens := newServer(t)
+	token, _, err := tokens.Create(context.Background(), auth.Principal{Institution: "DEMO", Role: auth.RoleStaff, User: "t"})
+	require.NoError(t, err)
+
+	const n, workers = 200, 8
+	out := make(chan jobs.Job, n)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/workers; i++ {
+				body, _ := json.Marshal(api.SubmitRequest{Type: "loan-anonymization"})
+				req, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/v1/jobs", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var j jobs.Job
+				err = json.NewDecoder(resp.Body).Decode(&j)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusCreated {
+					t.Errorf("status %d: %v", resp.StatusCode, err)
+					return
+				}
+				out <- j
+			}
+		}()
+	}
+	wg.Wait()
+	close(out)
+	var admitted []jobs.Job
+	var skipped []jobs.Job
+	for j := range out {
+		if j.Status == jobs.Skipped {
+			skipped = append(skipped, j)
+		} else {
+			admitted = append(admitted, j)
+		}
+	}
+	require.Len(t, admitted, 1)
+	require.Equal(t, jobs.Queued, admitted[0].Status)
+	require.Len(t, skipped, n-1)
+	for _, s := range skipped {
+		require.Contains(t, s.Message, fmt.Sprintf("job %d (loan-anonymization", admitted[0].ID))
+	}
+}

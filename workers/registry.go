@@ -5,13 +5,15 @@ package workers
 import (
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/workers/loananon"
+	"github.com/bindery/bindery/workers/metadataimport"
 	"github.com/bindery/bindery/workers/noop"
 )
 
 // Kinds returns every job type implementation by catalog id.
 func Kinds() map[string]jobs.Kind {
 	return map[string]jobs.Kind{
-		loananon.TypeID: loananon.Kind{},
-		noop.TypeID:     noop.Kind{},
+		loananon.TypeID:       loananon.Kind{},
+		metadataimport.TypeID: metadataimport.Kind{},
+		noop.TypeID:           noop.Kind{},
 	}
 }

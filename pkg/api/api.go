@@ -23,6 +23,7 @@ import (
 	"github.com/bindery/bindery/pkg/guard"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
+	"github.com/bindery/bindery/pkg/schedule"
 )
 
 // Aborter ends a job USER_ABORTED (the engine).
@@ -49,6 +50,7 @@ type Server struct {
 	monRW http.Handler
 	monRO http.Handler
 	guard *guard.Guard
+	sched *schedule.Scheduler
 	log   *slog.Logger
 }
 
@@ -67,6 +69,7 @@ func New(d Deps) (*Server, error) {
 		d.Metrics = metrics.New()
 	}
 	s := &Server{d: d, mux: http.NewServeMux(), guard: &guard.Guard{Catalog: d.Catalog}, log: d.Logger.With("component", "api")}
+	s.sched = &schedule.Scheduler{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
 	s.ping = d.Redis.MakeRedisClient().(*redis.Client)
 	s.monRW = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis})
 	s.monRO = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis, ReadOnly: true})
@@ -82,10 +85,12 @@ func New(d Deps) (*Server, error) {
 	s.mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
 	s.mux.Handle("GET /api/v1/job-types", s.authed(s.jobTypes))
 	s.mux.Handle("POST /api/v1/jobs", s.authed(s.submit))
+	s.mux.Handle("POST "+UploadPath, s.authed(s.upload))
 	s.mux.Handle("GET /api/v1/jobs", s.authed(s.list))
 	s.mux.Handle("GET /api/v1/jobs/{id}", s.authed(s.show))
 	s.mux.Handle("POST /api/v1/jobs/{id}/abort", s.authed(s.abort))
 	s.mux.Handle("GET /api/v1/jobs/{id}/report", s.authed(s.report))
+	s.routeSchedules()
 	return s, nil
 }
 

@@ -110,6 +110,9 @@ COMPLETED_SUCCESS or COMPLETED_WARNING, 1 otherwise.`,
 				return err
 			}
 			fmt.Fprintln(env.Stdout, job.ID)
+			if job.Status == jobs.Skipped || job.Status == jobs.Pending {
+				fmt.Fprintf(env.Stderr, "job %d is %s: %s\n", job.ID, job.Status, job.Message)
+			}
 			if !wait {
 				return nil
 			}

@@ -22,6 +22,8 @@ type Config struct {
 	Queues       map[string]int `yaml:"queues"`
 	Admission    Admission      `yaml:"admission"`
 	JobTypes     []JobType      `yaml:"job_types"`
+	// ImportProfiles say how Metadata Import matches and merges a file.
+	ImportProfiles []ImportProfile `yaml:"import_profiles"`
 
 	path string
 }
@@ -64,6 +66,10 @@ type JobType struct {
 	ConflictsWith  []string `yaml:"conflicts_with"`
 	SingleInstance bool     `yaml:"single_instance"`
 	Params         []Param  `yaml:"params"`
+	// Upload is what the job takes as a file with its submission: "" (none)
+	// or "marc" (a MARC file, read with the import profile named by the
+	// job's profile parameter).
+	Upload string `yaml:"upload"`
 }
 
 // Param is one parameter of a job type's schema.
@@ -86,6 +92,7 @@ var (
 	contentTypes = set("", "titles", "authorities", "physical items", "users", "po lines")
 	paramTypes   = set("int", "string", "bool", "enum")
 	defaultFroms = set("", "loan_retention_days")
+	uploads      = set("", "marc")
 	kebab        = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
 
@@ -147,6 +154,7 @@ func (c *Config) withDefaults() {
 			in.TimeZone = "UTC"
 		}
 	}
+	c.profileDefaults()
 	for i := range c.JobTypes {
 		jt := &c.JobTypes[i]
 		if jt.ChunkSize == 0 {
@@ -252,6 +260,9 @@ func (c *Config) validate() error {
 				bad(fmt.Sprintf("%s.conflicts_with[%d]", f, j), "unknown job type %q", w)
 			}
 		}
+		if !uploads[jt.Upload] {
+			bad(f+".upload", "%q is not one of %s", jt.Upload, keys(uploads))
+		}
 		pnames := map[string]bool{}
 		for j, p := range jt.Params {
 			pf := fmt.Sprintf("%s.params[%d]", f, j)
@@ -279,6 +290,7 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateRules(bad)
+	c.validateProfiles(bad)
 	return errors.Join(errs...)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
 	"github.com/bindery/bindery/pkg/queue"
+	"github.com/bindery/bindery/pkg/schedule"
 )
 
 // leaderLock is the advisory lock key of the engine loop ("bindery-engine").
@@ -75,6 +76,7 @@ type Engine struct {
 	log       *slog.Logger
 	redis     asynq.RedisConnOpt
 	guard     *guard.Guard
+	sched     *schedule.Scheduler
 	rr        int             // round-robin start among running jobs
 	enqueued  map[string]bool // queues this client has enqueued to
 }
@@ -96,7 +98,9 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 		log:       cfg.Logger.With("component", "engine"),
 		redis:     redis,
 		guard:     &guard.Guard{Catalog: cfg.Catalog},
-		enqueued:  map[string]bool{},
+		sched: &schedule.Scheduler{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog},
+			Grace: time.Minute, Logger: cfg.Logger.With("component", "scheduler")},
+		enqueued: map[string]bool{},
 	}, nil
 }
 
@@ -180,8 +184,12 @@ func (e *Engine) lead(ctx context.Context) error {
 	}
 }
 
-// Step runs one pass of initialization, admission and finalization.
+// Step runs one pass: due schedules fire, pending jobs whose predecessors
+// finished are promoted, then initialization, admission and finalization.
 func (e *Engine) Step(ctx context.Context) error {
+	if _, err := e.sched.Fire(ctx); err != nil {
+		return fmt.Errorf("schedules: %w", err)
+	}
 	if err := e.promote(ctx); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}

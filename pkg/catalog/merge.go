@@ -1,0 +1,35 @@
+package catalog
+
+import (
+	"slices"
+
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/marc"
+)
+
+// Merge returns the merged record of an existing record and an incoming one
+// by the rules (see config.MergeRules): by default the incoming record with
+// the fields of keep_from_existing tags taken from the existing record; with
+// take_from_incoming, the existing record with only those tags' fields taken
+// from the incoming one. Fields stay in tag order. Neither input changes.
+func Merge(existing, incoming *marc.Record, rules config.MergeRules) *marc.Record {
+	base, other, fromOther := incoming, existing, rules.KeepFromExisting
+	if len(rules.TakeFromIncoming) > 0 {
+		base, other, fromOther = existing, incoming, rules.TakeFromIncoming
+	}
+	matches := func(tag string) bool {
+		return slices.ContainsFunc(fromOther, func(p string) bool { return config.TagMatches(p, tag) })
+	}
+	out := &marc.Record{Leader: base.Leader, Fields: make([]marc.Field, 0, len(base.Fields)+4)}
+	for _, f := range base.Fields {
+		if !matches(f.Tag) {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	for _, f := range other.Fields {
+		if matches(f.Tag) {
+			out.AddField(f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,495 @@
+// Package metadataimport is the Metadata Import job: it loads a MARC file,
+// uploaded with the submission and staged in import_staging, into the
+// catalog. Each record is validated, matched against the institution's
+// records by the import profile's match methods in turn, and then imported
+// as a new record, merged into or overlaid on its single match, skipped, or
+// rejected with the reason. Every record a job changes keeps its previous
+// version in record_versions.
+package metadataimport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/catalog"
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/marc"
+)
+
+// TypeID is the job type's id in the catalog.
+const TypeID = "metadata-import"
+
+// Counter names. Every record of the file lands in exactly one of imported,
+// merged, overlaid, skipped, multi_match and rejected.
+const (
+	RecordsInFile = "records_in_file"
+	Imported      = "imported"
+	Merged        = "merged"
+	Overlaid      = "overlaid"
+	Skipped       = "skipped"
+	MultiMatch    = "multi_match"
+	Rejected      = "rejected"
+)
+
+// Kind implements jobs.Kind.
+type Kind struct{}
+
+var _ jobs.Kind = Kind{}
+
+// ErrNoFile is a metadata-import job submitted without its file.
+var ErrNoFile = errors.New("no file was uploaded with this job: submit it with `bindery job run metadata-import --param profile=ID --file PATH`")
+
+// Plan: the population is the staged records of the job's file, by ordinal.
+func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) error {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM import_files WHERE job_id = $1`, job.ID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNoFile
+	}
+	return jobs.PlanRanges(ctx, tx, job.ID, chunkSize,
+		`SELECT ord AS key FROM import_staging WHERE job_id = $1`, job.ID)
+}
+
+// loadProfile returns the profile the job was submitted with.
+func loadProfile(ctx context.Context, tx pgx.Tx, jobID int64) (*config.ImportProfile, error) {
+	var raw []byte
+	err := tx.QueryRow(ctx, `SELECT profile FROM import_files WHERE job_id = $1`, jobID).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNoFile
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p config.ImportProfile
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("job %d: import profile: %w", jobID, err)
+	}
+	return &p, nil
+}
+
+// item is one staged record on its way through the chunk.
+type item struct {
+	ord      int64
+	cn       string // incoming 001
+	rec      *marc.Record
+	raw      []byte // the incoming record as staged
+	keys     []catalog.Key
+	warnings string
+
+	counter    string // one of the counters above
+	outcome    string // report outcome
+	reason     string // rejected, skipped: why
+	method     string // the match method that found the candidates
+	candidates []*target
+	target     *target // the record it created, merged into or overlaid
+}
+
+// target is a catalog record the chunk reads or writes.
+type target struct {
+	id       int64 // 0 until a new record gets its id
+	isNew    bool
+	changed  bool
+	version  int    // as loaded
+	origMarc []byte // as loaded, for record_versions
+	rec      *marc.Record
+	marc     []byte // current
+	keys     []catalog.Key
+}
+
+// Process imports the chunk's records: one read of the staged rows, one
+// lookup of every match key, one locking read of the candidates, then bulk
+// writes (COPY for new records, versions and keys; one UPDATE for changed
+// records). Everything is in the chunk's transaction.
+func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
+	p, err := loadProfile(ctx, tx, job.ID)
+	if err != nil {
+		return err
+	}
+	dryRun, _ := job.Params["dry_run"].(bool)
+	items, err := readStaged(ctx, tx, job.ID, c, p)
+	if err != nil {
+		return err
+	}
+	found, err := lookup(ctx, tx, job.Institution, p, items)
+	if err != nil {
+		return err
+	}
+	targets, err := lockCandidates(ctx, tx, job.Institution, found)
+	if err != nil {
+		return err
+	}
+	created := map[catalog.Key][]*target{} // keys of records this chunk creates
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if it.counter == Rejected {
+			continue
+		}
+		decide(it, p, found, targets, created)
+	}
+	if !dryRun {
+		if err := write(ctx, tx, job, p, items); err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		res.Count(RecordsInFile, 1)
+		res.Count(it.counter, 1)
+		res.Report(recordID(it), it.outcome, message(it, dryRun))
+	}
+	return nil
+}
+
+func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile) ([]*item, error) {
+	rows, err := tx.Query(ctx, `SELECT ord, raw, error, warnings FROM import_staging
+		WHERE job_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord`, jobID, c.Lo, c.Hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*item
+	for rows.Next() {
+		it := &item{}
+		var stageErr string
+		if err := rows.Scan(&it.ord, &it.raw, &stageErr, &it.warnings); err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+		if stageErr != "" {
+			it.reject("unreadable: " + stageErr)
+			continue
+		}
+		rec, err := marc.Unmarshal(it.raw)
+		if err != nil {
+			it.reject("unreadable: " + err.Error())
+			continue
+		}
+		it.rec, it.cn = rec, strings.TrimSpace(rec.ControlNumber())
+		if reason := invalid(rec, p.RecordType); reason != "" {
+			it.reject(reason)
+			continue
+		}
+		it.keys = catalog.Keys(rec)
+	}
+	return items, rows.Err()
+}
+
+func (it *item) reject(reason string) {
+	it.counter, it.outcome, it.reason = Rejected, jobs.OutcomeError, reason
+}
+
+// invalid says why a record may not be imported as recordType, or "".
+func invalid(rec *marc.Record, recordType string) string {
+	switch recordType {
+	case "bib":
+		if f := rec.FirstField("245"); f == nil || len(f.Subfields) == 0 {
+			return "invalid: no 245 (title) field"
+		}
+	case "authority":
+		if catalog.Heading(rec) == "" {
+			return "invalid: no 1XX (heading) field"
+		}
+	}
+	return ""
+}
+
+// lookup finds, in one query, the catalog records that share a match key of
+// the profile's methods with any record of the chunk.
+func lookup(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, items []*item) (map[catalog.Key][]int64, error) {
+	var kinds, values []string
+	seen := map[catalog.Key]bool{}
+	for _, it := range items {
+		for _, k := range it.keys {
+			if slices.Contains(p.Match, k.Kind) && !seen[k] {
+				seen[k] = true
+				kinds, values = append(kinds, k.Kind), append(values, k.Value)
+			}
+		}
+	}
+	found := map[catalog.Key][]int64{}
+	if len(kinds) == 0 {
+		return found, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT q.kind, q.value, k.record_id
+		FROM unnest($2::text[], $3::text[]) AS q(kind, value)
+		JOIN record_keys k ON k.institution = $1 AND k.kind = q.kind AND k.value = q.value
+		JOIN records r ON r.id = k.record_id AND r.record_type = $4 AND NOT r.deleted
+		ORDER BY k.record_id`, institution, kinds, values, p.RecordType)
+	if err != nil {
+		return nil, fmt.Errorf("match lookup: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k catalog.Key
+		var id int64
+		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(found[k], id) {
+			found[k] = append(found[k], id)
+		}
+	}
+	return found, rows.Err()
+}
+
+// lockCandidates reads every candidate record FOR UPDATE, in id order (so
+// concurrent chunks cannot deadlock), so a merge or overlay works on the
+// latest version and no other job changes it until this chunk commits.
+func lockCandidates(ctx context.Context, tx pgx.Tx, institution string, found map[catalog.Key][]int64) (map[int64]*target, error) {
+	var ids []int64
+	for _, v := range found {
+		ids = append(ids, v...)
+	}
+	targets := map[int64]*target{}
+	if len(ids) == 0 {
+		return targets, nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Query(ctx, `SELECT id, marc, version FROM records
+		WHERE id = ANY($1) AND institution = $2 ORDER BY id FOR UPDATE`, ids, institution)
+	if err != nil {
+		return nil, fmt.Errorf("lock candidates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t := &target{}
+		if err := rows.Scan(&t.id, &t.origMarc, &t.version); err != nil {
+			return nil, err
+		}
+		t.marc = t.origMarc
+		targets[t.id] = t
+	}
+	return targets, rows.Err()
+}
+
+// decide matches one record and applies the profile's action in memory.
+func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, targets map[int64]*target, created map[catalog.Key][]*target) {
+	var cands []*target
+	for _, m := range p.Match {
+		for _, k := range it.keys {
+			if k.Kind != m {
+				continue
+			}
+			for _, id := range found[k] {
+				if t := targets[id]; t != nil && !slices.Contains(cands, t) {
+					cands = append(cands, t)
+				}
+			}
+			for _, t := range created[k] {
+				if !slices.Contains(cands, t) {
+					cands = append(cands, t)
+				}
+			}
+		}
+		if len(cands) > 0 {
+			it.method = m
+			break
+		}
+	}
+	it.candidates = cands
+	switch {
+	case len(cands) == 0 && p.OnNoMatch == "reject":
+		it.reject("no match (on_no_match: reject)")
+	case len(cands) == 0, len(cands) > 1 && p.OnMultipleMatches == "import_new":
+		t := &target{isNew: true, changed: true, rec: it.rec, marc: it.raw, keys: it.keys}
+		for _, k := range it.keys {
+			created[k] = append(created[k], t)
+		}
+		it.target, it.counter, it.outcome = t, Imported, jobs.OutcomeSuccess
+	case len(cands) > 1:
+		it.counter, it.outcome = MultiMatch, jobs.OutcomeWarning
+	case p.OnSingleMatch == "skip":
+		it.target, it.counter, it.outcome = cands[0], Skipped, jobs.OutcomeSkipped
+	case p.OnSingleMatch == "overlay":
+		t := cands[0]
+		t.rec, t.marc, t.keys, t.changed = it.rec, it.raw, it.keys, true
+		it.target, it.counter, it.outcome = t, Overlaid, jobs.OutcomeSuccess
+	default: // merge
+		t := cands[0]
+		if t.rec == nil {
+			existing, err := marc.Unmarshal(t.marc)
+			if err != nil {
+				it.reject(fmt.Sprintf("cannot merge: the catalog record %d is unreadable: %v", t.id, err))
+				return
+			}
+			t.rec = existing
+		}
+		merged := catalog.Merge(t.rec, it.rec, p.Merge)
+		raw, err := marc.Marshal(merged)
+		if err != nil {
+			it.reject(fmt.Sprintf("cannot merge into %d: %v", t.id, err))
+			return
+		}
+		t.rec, t.marc, t.keys, t.changed = merged, raw, catalog.Keys(merged), true
+		it.target, it.counter, it.outcome = t, Merged, jobs.OutcomeSuccess
+	}
+}
+
+// write stores the chunk's effect: new records (with ids from the sequence),
+// the previous version of every changed record, the changed records, and the
+// match keys of both.
+func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, items []*item) error {
+	var news, changed []*target
+	seen := map[*target]bool{}
+	for _, it := range items {
+		t := it.target
+		if t == nil || !t.changed || seen[t] {
+			continue
+		}
+		seen[t] = true
+		if t.isNew {
+			news = append(news, t)
+		} else {
+			changed = append(changed, t)
+		}
+	}
+	if len(news) > 0 {
+		rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, len(news))
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for i, t := range news {
+			t.id = ids[i]
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "institution", "record_type", "marc", "title", "job_id"},
+			pgx.CopyFromSlice(len(news), func(i int) ([]any, error) {
+				t := news[i]
+				return []any{t.id, job.Institution, p.RecordType, t.marc, title(t.rec, p.RecordType), job.ID}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("insert records: %w", err)
+		}
+	}
+	if len(changed) > 0 {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"record_versions"}, []string{"record_id", "version", "job_id", "marc"},
+			pgx.CopyFromSlice(len(changed), func(i int) ([]any, error) {
+				t := changed[i]
+				return []any{t.id, t.version, job.ID, t.origMarc}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("keep previous versions: %w", err)
+		}
+		ids := make([]int64, len(changed))
+		marcs := make([][]byte, len(changed))
+		titles := make([]string, len(changed))
+		for i, t := range changed {
+			ids[i], marcs[i], titles[i] = t.id, t.marc, title(t.rec, p.RecordType)
+		}
+		_, err = tx.Exec(ctx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
+				updated_at = now(), job_id = $4
+			FROM unnest($1::bigint[], $2::bytea[], $3::text[]) AS u(id, marc, title) WHERE r.id = u.id`,
+			ids, marcs, titles, job.ID)
+		if err != nil {
+			return fmt.Errorf("update records: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("update keys: %w", err)
+		}
+	}
+	type keyRow struct {
+		id int64
+		k  catalog.Key
+	}
+	var keys []keyRow
+	for _, t := range append(news, changed...) {
+		for _, k := range t.keys {
+			keys = append(keys, keyRow{t.id, k})
+		}
+	}
+	if len(keys) > 0 {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"record_keys"}, []string{"record_id", "institution", "kind", "value"},
+			pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
+				return []any{keys[i].id, job.Institution, keys[i].k.Kind, keys[i].k.Value}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("insert keys: %w", err)
+		}
+	}
+	return nil
+}
+
+func title(rec *marc.Record, recordType string) string {
+	if recordType == "authority" {
+		return catalog.Heading(rec)
+	}
+	return catalog.Title(rec)
+}
+
+// recordID is the report's record id: the ordinal in the file and the
+// incoming 001 ("17:ocm12345"; "17" without a 001).
+func recordID(it *item) string {
+	id := strconv.FormatInt(it.ord, 10)
+	if it.cn != "" {
+		id += ":" + it.cn
+	}
+	return id
+}
+
+func ids(ts []*target) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = t.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// String is the record's id, or what it is before it has one (dry run).
+func (t *target) String() string {
+	if t.id == 0 {
+		return "a new record of this file"
+	}
+	return strconv.FormatInt(t.id, 10)
+}
+
+func message(it *item, dryRun bool) string {
+	var m string
+	would := ""
+	if dryRun {
+		would = "would be "
+	}
+	switch it.counter {
+	case Rejected:
+		m = "rejected: " + it.reason
+	case Imported:
+		if dryRun {
+			m = "would be imported as a new record"
+		} else {
+			m = "imported as " + it.target.String()
+		}
+		if len(it.candidates) > 1 {
+			m += fmt.Sprintf(" (matched %s on %s; on_multiple_matches: import_new)", ids(it.candidates), it.method)
+		}
+	case Merged:
+		m = fmt.Sprintf("%smerged into %s (matched on %s)", would, it.target, it.method)
+	case Overlaid:
+		m = fmt.Sprintf("%soverlaid on %s (matched on %s)", would, it.target, it.method)
+	case Skipped:
+		m = fmt.Sprintf("matched %s on %s; skipped (on_single_match: skip)", it.target, it.method)
+	case MultiMatch:
+		m = fmt.Sprintf("matched %s on %s; skipped (on_multiple_matches: skip)", ids(it.candidates), it.method)
+	}
+	if it.warnings != "" && it.counter != Rejected {
+		w := it.warnings
+		if len(w) > 300 {
+			w = w[:300] + "…"
+		}
+		m += "; recovered: " + w
+	}
+	return m
+}

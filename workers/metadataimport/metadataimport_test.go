@@ -1,0 +1,321 @@
+package metadataimport_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	shipped "github.com/bindery/bindery/config"
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/marc"
+	"github.com/bindery/bindery/pkg/staging"
+	"github.com/bindery/bindery/pkg/testenv"
+	"github.com/bindery/bindery/workers/metadataimport"
+)
+
+const institution = "DEMO"
+
+func profile(t *testing.T, id string, edit func(*config.ImportProfile)) *config.ImportProfile {
+	t.Helper()
+	c, err := config.Parse("bindery.yaml", shipped.Default)
+	require.NoError(t, err)
+	p, ok := c.ImportProfile(id, institution)
+	require.True(t, ok)
+	cp := *p
+	if edit != nil {
+		edit(&cp)
+	}
+	return &cp
+}
+
+// run is one import job driven through the kind the way the engine and the
+// worker drive it: the file staged with the job in one transaction, the
+// plan, then every chunk in its own transaction. It returns the counters
+// and the report rows.
+type run struct {
+	jobID    int64
+	counters map[string]int64
+	rows     []jobs.ReportRow
+}
+
+func importFile(t *testing.T, db *testenv.Database, p *config.ImportProfile, file string, dryRun bool) run {
+	t.Helper()
+	ctx := context.Background()
+	store := jobs.NewStore(db.Pool)
+	f, err := os.Open(filepath.Join("../../testdata/marc", file))
+	require.NoError(t, err)
+	defer f.Close()
+	var job *jobs.Job
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": dryRun}, PriorityClass: "default"}, nil)
+		if err != nil {
+			return err
+		}
+		_, err = staging.Stage(ctx, tx, job.ID, f, p)
+		return err
+	})
+	require.NoError(t, err)
+	kind := metadataimport.Kind{}
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		return kind.Plan(ctx, tx, job, 100)
+	}))
+	chunks, err := store.JobChunks(ctx, job.ID, "pending")
+	require.NoError(t, err)
+	out := run{jobID: job.ID, counters: map[string]int64{}}
+	for _, c := range chunks {
+		var res jobs.ChunkResult
+		require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			return kind.Process(ctx, tx, job, c, &res)
+		}))
+		for k, v := range res.Counters {
+			out.counters[k] += v
+		}
+		out.rows = append(out.rows, res.Rows...)
+	}
+	return out
+}
+
+func count(t *testing.T, db *testenv.Database, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func TestImportCountsPerFile(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		file, profile string
+		want          map[string]int64
+	}{
+		{"jazz_1k.mrc", "vendor-bibs", map[string]int64{"records_in_file": 1000, "imported": 1000}},
+		{"lul_fre_100.mrc", "vendor-bibs", map[string]int64{"records_in_file": 100, "imported": 100}},
+		{"concerto_bibs.xml", "vendor-bibs", map[string]int64{"records_in_file": 100, "imported": 100}},
+		{"concerto_authorities.xml", "authorities", map[string]int64{"records_in_file": 72, "imported": 72}},
+		{"bad_records.mrc", "vendor-bibs", map[string]int64{"records_in_file": 8, "imported": 7, "rejected": 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
+			db := testenv.NewDatabase(t)
+			r := importFile(t, db, profile(t, tc.profile, nil), tc.file, false)
+			require.Equal(t, tc.want, r.counters)
+			require.Len(t, r.rows, int(tc.want["records_in_file"]))
+			require.Equal(t, tc.want["imported"], count(t, db, `SELECT count(*) FROM records WHERE institution = $1`, institution))
+			for _, row := range r.rows {
+				if row.Outcome == jobs.OutcomeError {
+					require.Contains(t, row.Message, "rejected: ")
+				} else {
+					require.Contains(t, row.Message, "imported as 99")
+				}
+			}
+		})
+	}
+}
+
+func TestBadRecordsRejectedWithReason(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	r := importFile(t, db, profile(t, "vendor-bibs", nil), "bad_records.mrc", false)
+	var rejected []jobs.ReportRow
+	for _, row := range r.rows {
+		if row.Outcome == jobs.OutcomeError {
+			rejected = append(rejected, row)
+		}
+	}
+	require.Len(t, rejected, 1)
+	require.Equal(t, "7", rejected[0].RecordID, "the 7th record (no 001) has no fields at all")
+	require.Equal(t, "rejected: invalid: no 245 (title) field", rejected[0].Message)
+	// Recovered records say what was recovered.
+	require.Contains(t, r.rows[1].Message, "recovered: ")
+}
+
+func TestReimportSkipCreatesNothing(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	skip := profile(t, "vendor-bibs", func(p *config.ImportProfile) {
+		p.OnSingleMatch, p.Merge = "skip", config.MergeRules{}
+	})
+	first := importFile(t, db, skip, "jazz_1k.mrc", false)
+	require.Equal(t, int64(1000), first.counters["imported"])
+	again := importFile(t, db, skip, "jazz_1k.mrc", false)
+	require.Equal(t, map[string]int64{"records_in_file": 1000, "skipped": 1000}, again.counters)
+	require.Equal(t, int64(1000), count(t, db, `SELECT count(*) FROM records`))
+	require.Zero(t, count(t, db, `SELECT count(*) FROM record_versions`))
+	require.Equal(t, int64(1000), count(t, db, `SELECT count(*) FROM records WHERE version = 1`))
+}
+
+func TestReimportOverlayChangesOnlyVersions(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	overlay := profile(t, "vendor-bibs", func(p *config.ImportProfile) {
+		p.OnSingleMatch, p.Merge = "overlay", config.MergeRules{}
+	})
+	first := importFile(t, db, overlay, "jazz_1k.mrc", false)
+	require.Equal(t, int64(1000), first.counters["imported"])
+	before := snapshot(t, db)
+	again := importFile(t, db, overlay, "jazz_1k.mrc", false)
+	require.Equal(t, map[string]int64{"records_in_file": 1000, "overlaid": 1000}, again.counters)
+	require.Equal(t, before, snapshot(t, db), "same records, same bytes, same keys")
+	require.Equal(t, int64(1000), count(t, db, `SELECT count(*) FROM records WHERE version = 2 AND job_id = $1`, again.jobID))
+	require.Equal(t, int64(1000), count(t, db, `SELECT count(*) FROM record_versions WHERE version = 1 AND job_id = $1`, again.jobID))
+	require.Zero(t, count(t, db, `SELECT count(*) FROM record_versions v JOIN records r ON r.id = v.record_id WHERE v.marc <> r.marc`))
+}
+
+// snapshot is every record's id, bytes and keys.
+func snapshot(t *testing.T, db *testenv.Database) string {
+	t.Helper()
+	var s string
+	require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT md5(string_agg(r.id || ':' || encode(r.marc, 'hex') || ':' ||
+			(SELECT string_agg(kind || '=' || value, ',' ORDER BY kind, value) FROM record_keys k WHERE k.record_id = r.id), '|' ORDER BY r.id))
+		FROM records r`).Scan(&s))
+	return s
+}
+
+func TestMergeKeepsAndTakesTags(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil) // keep 590 and 9XX from the existing record
+	importFile(t, db, p, "lul_fre_100.mrc", false)
+
+	// Staff add local fields to every record in the catalog.
+	rows, err := db.Pool.Query(ctx, `SELECT id, marc FROM records`)
+	require.NoError(t, err)
+	type rec struct {
+		id   int64
+		marc []byte
+	}
+	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rec, error) {
+		var x rec
+		return x, r.Scan(&x.id, &x.marc)
+	})
+	require.NoError(t, err)
+	for _, x := range recs {
+		m, err := marc.Unmarshal(x.marc)
+		require.NoError(t, err)
+		m.AddField(marc.Field{Tag: "590", Ind1: ' ', Ind2: ' ', Subfields: []marc.Subfield{{Code: 'a', Value: "local note"}}})
+		m.AddField(marc.Field{Tag: "949", Ind1: ' ', Ind2: ' ', Subfields: []marc.Subfield{{Code: 'a', Value: "shelf 7"}}})
+		m.RemoveFields("500")
+		raw, err := marc.Marshal(m)
+		require.NoError(t, err)
+		_, err = db.Pool.Exec(ctx, `UPDATE records SET marc = $2 WHERE id = $1`, x.id, raw)
+		require.NoError(t, err)
+	}
+
+	r := importFile(t, db, p, "lul_fre_100.mrc", false)
+	require.Equal(t, map[string]int64{"records_in_file": 100, "merged": 100}, r.counters)
+	require.Contains(t, r.rows[0].Message, "merged into 99")
+
+	withNote, with500 := 0, 0
+	origin500 := 0
+	f, err := os.Open("../../testdata/marc/lul_fre_100.mrc")
+	require.NoError(t, err)
+	defer f.Close()
+	rd, err := marc.NewBinaryReader(f, nil)
+	require.NoError(t, err)
+	for {
+		m, err := rd.Read()
+		if err != nil {
+			break
+		}
+		if len(m.FieldsByTag("500")) > 0 {
+			origin500++
+		}
+	}
+	for _, x := range recs {
+		var raw []byte
+		var version int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT marc, version FROM records WHERE id = $1`, x.id).Scan(&raw, &version))
+		require.Equal(t, 2, version)
+		m, err := marc.Unmarshal(raw)
+		require.NoError(t, err)
+		notes := m.FieldsByTag("590")
+		if len(notes) == 1 {
+			v, _ := notes[0].FirstSubfield('a')
+			if v == "local note" {
+				withNote++
+			}
+		}
+		shelf := 0
+		for _, f := range m.FieldsByTag("949") {
+			if v, _ := f.FirstSubfield('a'); v == "shelf 7" {
+				shelf++
+			}
+		}
+		require.Equal(t, 1, shelf, "9XX kept from the existing record")
+		if len(m.FieldsByTag("500")) > 0 {
+			with500++
+		}
+	}
+	require.Equal(t, 100, withNote, "590 kept from the existing record (the incoming one's replaced)")
+	require.Equal(t, origin500, with500, "500 taken from the incoming record")
+	require.Positive(t, origin500)
+	require.Equal(t, int64(100), count(t, db, `SELECT count(*) FROM record_versions WHERE job_id = $1`, r.jobID))
+}
+
+func TestMultipleMatchesAndNoMatch(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	importAll := profile(t, "vendor-bibs", func(p *config.ImportProfile) {
+		p.OnMultipleMatches = "import_new"
+	})
+	// Two copies of every record: imported twice by a profile that matches
+	// on ISSN only (concerto has none), so nothing matches.
+	never := profile(t, "vendor-bibs", func(p *config.ImportProfile) {
+		p.Match, p.OnSingleMatch, p.Merge = []string{"issn"}, "skip", config.MergeRules{}
+		p.OnMultipleMatches = "import_new"
+	})
+	importFile(t, db, never, "concerto_bibs.xml", false)
+	importFile(t, db, never, "concerto_bibs.xml", false)
+	require.Equal(t, int64(200), count(t, db, `SELECT count(*) FROM records`))
+
+	multi := importFile(t, db, profile(t, "vendor-bibs", nil), "concerto_bibs.xml", false)
+	require.Equal(t, map[string]int64{"records_in_file": 100, "multi_match": 100}, multi.counters)
+	require.Equal(t, jobs.OutcomeWarning, multi.rows[0].Outcome)
+	require.Regexp(t, `^matched 99\d+, 99\d+ on 001; skipped \(on_multiple_matches: skip\)$`, multi.rows[0].Message)
+
+	dup := importFile(t, db, importAll, "concerto_bibs.xml", false)
+	require.Equal(t, map[string]int64{"records_in_file": 100, "imported": 100}, dup.counters)
+	require.Contains(t, dup.rows[0].Message, "on_multiple_matches: import_new")
+
+	reject := profile(t, "vendor-bibs", func(p *config.ImportProfile) { p.OnNoMatch = "reject" })
+	r := importFile(t, db, reject, "lul_fre_100.mrc", false)
+	require.Equal(t, int64(100), r.counters["rejected"]+r.counters["merged"]+r.counters["multi_match"])
+	require.Equal(t, int64(300), count(t, db, `SELECT count(*) FROM records`), "nothing imported")
+	for _, row := range r.rows {
+		if row.Outcome == jobs.OutcomeError {
+			require.Equal(t, "rejected: no match (on_no_match: reject)", row.Message)
+		}
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	r := importFile(t, db, profile(t, "vendor-bibs", nil), "jazz_1k.mrc", true)
+	require.Equal(t, int64(1000), r.counters["imported"])
+	require.Zero(t, count(t, db, `SELECT count(*) FROM records`))
+	require.True(t, strings.HasPrefix(r.rows[0].Message, "would be imported"))
+}
+
+func TestPlanWithoutFileFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	store := jobs.NewStore(db.Pool)
+	job, err := store.Insert(ctx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+		SubmittedBy: "test", Params: map[string]any{"profile": "vendor-bibs"}, PriorityClass: "default"}, nil)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		return metadataimport.Kind{}.Plan(ctx, tx, job, 100)
+	})
+	require.ErrorIs(t, err, metadataimport.ErrNoFile)
+}

@@ -140,7 +140,7 @@ func (e *FieldError) Error() string {
 
 func (c *Config) withDefaults() {
 	if c.Admission.Window == 0 {
-		c.Admission.Window = 4
+		c.Admission.Window = 16
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{"critical": 6, "default": 3, "bulk": 1}

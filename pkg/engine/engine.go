@@ -310,7 +310,9 @@ func (e *Engine) admit(ctx context.Context) error {
 		id := running[(i+e.rr)%len(running)]
 		o := open[id]
 		free := window - o.Queued
-		if o.Pending == 0 || free <= 0 {
+		// Refill at the low-water mark (half the window), not on every
+		// commit: one admission round trip then feeds several chunks.
+		if o.Pending == 0 || free <= 0 || (o.Queued > 0 && free < (window+1)/2) {
 			continue
 		}
 		if err := e.admitJob(ctx, id, free); err != nil {

@@ -75,7 +75,7 @@ func newJobCmd(env *Env) *cobra.Command {
 --server or BINDERY_SERVER and authenticate with --token or BINDERY_TOKEN.`,
 	}
 	cmd.AddCommand(newJobRunCmd(env), newJobListCmd(env), newJobShowCmd(env), newJobWatchCmd(env),
-		newJobAbortCmd(env), newJobReportCmd(env))
+		newJobAbortCmd(env), newJobReportCmd(env), newJobRerunCmd(env))
 	return cmd
 }
 
@@ -83,14 +83,18 @@ func newJobRunCmd(env *Env) *cobra.Command {
 	r := &remote{env: env}
 	var params []string
 	var wait bool
+	var file string
 	cmd := &cobra.Command{
-		Use:   "run TYPE [--param k=v]... [--wait]",
+		Use:   "run TYPE [--param k=v]... [--file PATH] [--wait]",
 		Short: "Submit a job and print its id",
 		Long: `Submits a job of TYPE for the token's institution and prints the new job's id.
 With --wait it follows the job like "job watch" and exits 0 when the job ends
-COMPLETED_SUCCESS or COMPLETED_WARNING, 1 otherwise.`,
+COMPLETED_SUCCESS or COMPLETED_WARNING, 1 otherwise.
+A job that takes a file (metadata-import) gets it with --file: the file is
+streamed to the server, which stages it with the job in one transaction.`,
 		Example: `  bindery job run loan-anonymization --param retention_days=30 --wait
-  id=$(bindery job run noop --param records=100000)`,
+  id=$(bindery job run noop --param records=100000)
+  bindery job run metadata-import --param profile=vendor-bibs --file records.mrc --wait`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := r.client()
@@ -105,7 +109,12 @@ COMPLETED_SUCCESS or COMPLETED_WARNING, 1 otherwise.`,
 				}
 				kv[k] = v
 			}
-			job, err := c.Submit(cmd.Context(), args[0], kv)
+			var job *jobs.Job
+			if file != "" {
+				job, err = submitFile(cmd.Context(), c, env.Stdin, args[0], kv, file)
+			} else {
+				job, err = c.Submit(cmd.Context(), args[0], kv)
+			}
 			if err != nil {
 				return err
 			}
@@ -129,6 +138,7 @@ COMPLETED_SUCCESS or COMPLETED_WARNING, 1 otherwise.`,
 	r.flags(cmd)
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "job parameter name=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the job until it ends; exit 1 unless it succeeded")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the job's input file (metadata-import: a MARC 21 or MARCXML file; - for standard input)")
 	return cmd
 }
 

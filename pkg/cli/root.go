@@ -35,7 +35,7 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.AddCommand(newServerCmd(env), newWorkerCmd(env), newMigrateCmd(env), newTokenCmd(env),
-		newJobCmd(env), newScheduleCmd(env), newSeedCmd(env), newMarcCmd(env))
+		newJobCmd(env), newScheduleCmd(env), newEventCmd(env), newProfileCmd(env), newSeedCmd(env), newMarcCmd(env))
 	return root
 }
 

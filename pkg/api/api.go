@@ -24,6 +24,7 @@ import (
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
 	"github.com/bindery/bindery/pkg/schedule"
+	"github.com/bindery/bindery/pkg/workflow"
 )
 
 // Aborter ends a job USER_ABORTED (the engine).
@@ -51,6 +52,7 @@ type Server struct {
 	monRO http.Handler
 	guard *guard.Guard
 	sched *schedule.Scheduler
+	flow  *workflow.Runner
 	log   *slog.Logger
 }
 
@@ -70,6 +72,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{d: d, mux: http.NewServeMux(), guard: &guard.Guard{Catalog: d.Catalog}, log: d.Logger.With("component", "api")}
 	s.sched = &schedule.Scheduler{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
+	s.flow = &workflow.Runner{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
 	s.ping = d.Redis.MakeRedisClient().(*redis.Client)
 	s.monRW = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis})
 	s.monRO = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis, ReadOnly: true})
@@ -91,6 +94,7 @@ func New(d Deps) (*Server, error) {
 	s.mux.Handle("POST /api/v1/jobs/{id}/abort", s.authed(s.abort))
 	s.mux.Handle("GET /api/v1/jobs/{id}/report", s.authed(s.report))
 	s.routeSchedules()
+	s.routeWorkflow()
 	return s, nil
 }
 

@@ -24,6 +24,8 @@ type Config struct {
 	JobTypes     []JobType      `yaml:"job_types"`
 	// ImportProfiles say how Metadata Import matches and merges a file.
 	ImportProfiles []ImportProfile `yaml:"import_profiles"`
+	// Triggers start workflow jobs on events.
+	Triggers []Trigger `yaml:"triggers"`
 
 	path string
 }
@@ -290,6 +292,7 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateRules(bad)
+	c.validateTriggers(bad)
 	c.validateProfiles(bad)
 	return errors.Join(errs...)
 }

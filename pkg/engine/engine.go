@@ -24,6 +24,7 @@ import (
 	"github.com/bindery/bindery/pkg/metrics"
 	"github.com/bindery/bindery/pkg/queue"
 	"github.com/bindery/bindery/pkg/schedule"
+	"github.com/bindery/bindery/pkg/workflow"
 )
 
 // leaderLock is the advisory lock key of the engine loop ("bindery-engine").
@@ -77,6 +78,7 @@ type Engine struct {
 	redis     asynq.RedisConnOpt
 	guard     *guard.Guard
 	sched     *schedule.Scheduler
+	flow      *workflow.Runner
 	rr        int             // round-robin start among running jobs
 	enqueued  map[string]bool // queues this client has enqueued to
 }
@@ -98,6 +100,7 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 		log:       cfg.Logger.With("component", "engine"),
 		redis:     redis,
 		guard:     &guard.Guard{Catalog: cfg.Catalog},
+		flow:      &workflow.Runner{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog}},
 		sched: &schedule.Scheduler{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog},
 			Grace: time.Minute, Logger: cfg.Logger.With("component", "scheduler")},
 		enqueued: map[string]bool{},
@@ -427,7 +430,30 @@ func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 		if err := e.store.Finish(ctx, tx, id, counters, alerts); err != nil {
 			return err
 		}
-		return e.store.Transition(ctx, tx, id, final, msg)
+		if err := e.store.Transition(ctx, tx, id, final, msg); err != nil {
+			return err
+		}
+		// Workflow triggers fire in the same transaction: a finished job
+		// and the jobs it starts commit together, or neither does.
+		// A misconfigured trigger must not keep the job from finishing: its
+		// part is rolled back to a savepoint and logged.
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		ev, err := e.flow.Emit(ctx, sp, job.Institution, workflow.JobCompleted, "engine", workflow.CompletedPayload(job, final))
+		var werr *workflow.Error
+		if errors.As(err, &werr) {
+			e.log.Error("workflow trigger misconfigured; no job started", "job", id, "err", err)
+			return sp.Rollback(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if len(ev.Jobs) > 0 {
+			e.log.Info("workflow jobs started", "after_job", id, "jobs", len(ev.Jobs))
+		}
+		return sp.Commit(ctx)
 	})
 	if err == nil && final != "" {
 		e.log.Info("job finished", "job", id, "status", final)

@@ -254,3 +254,24 @@ func TestAbortStopsAdmissionAndCommits(t *testing.T) {
 	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, j.ID).Scan(&status))
 	require.Equal(t, jobs.UserAborted, status)
 }
+
+// TestFinishedJobFiresWorkflowTrigger: job.completed is emitted in the
+// finalizing transaction and starts the trigger's job.
+func TestFinishedJobFiresWorkflowTrigger(t *testing.T) {
+	f := newFixture(t)
+	f.cat.Triggers = append(f.cat.Triggers, config.Trigger{On: "job.completed",
+		When: map[string]string{"type": "noop", "records": "7", "status": "COMPLETED_SUCCESS"},
+		Run:  "noop", Params: map[string]string{"records": "8"}})
+	first := f.submit("noop", map[string]string{"records": "7"})
+	require.Equal(t, jobs.CompletedSuccess, f.runToEnd(first.ID, "default").Status)
+	list, err := f.store.List(context.Background(), jobs.Filter{Type: "noop"})
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	next := list[0]
+	require.Equal(t, "workflow:job.completed", next.SubmittedBy)
+	require.Equal(t, float64(8), next.Params["records"])
+	require.Equal(t, jobs.CompletedSuccess, f.runToEnd(next.ID, "default").Status)
+	list, err = f.store.List(context.Background(), jobs.Filter{Type: "noop"})
+	require.NoError(t, err)
+	require.Len(t, list, 2, "the trigger's condition stops the chain")
+}

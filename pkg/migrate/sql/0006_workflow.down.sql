@@ -1,0 +1,2 @@
+ALTER TABLE jobs DROP COLUMN rerun_of;
+DROP TABLE events;

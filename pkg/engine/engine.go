@@ -190,69 +190,88 @@ func (e *Engine) lead(ctx context.Context) error {
 // Step runs one pass: due schedules fire, pending jobs whose predecessors
 // finished are promoted, then initialization, admission and finalization.
 func (e *Engine) Step(ctx context.Context) error {
-	if _, err := e.sched.Fire(ctx); err != nil {
-		return fmt.Errorf("schedules: %w", err)
+	snap, err := e.store.Snapshot(ctx)
+	if err != nil {
+		return err
 	}
-	if err := e.promote(ctx); err != nil {
+	if !snap.NextSchedule.IsZero() && !snap.NextSchedule.After(e.sched.NowTime()) {
+		if _, err := e.sched.Fire(ctx); err != nil {
+			return fmt.Errorf("schedules: %w", err)
+		}
+	}
+	// A promotion or an initialization changes what the next actions see:
+	// read the snapshot again only then, so a quiet step stays one query.
+	promoted, err := e.promote(ctx, snap.ByStatus(jobs.Pending))
+	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	if err := e.initialize(ctx); err != nil {
+	if promoted > 0 {
+		if snap, err = e.store.Snapshot(ctx); err != nil {
+			return err
+		}
+	}
+	started, err := e.initialize(ctx, snap)
+	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
-	if err := e.admit(ctx); err != nil {
+	if started > 0 {
+		if snap, err = e.store.Snapshot(ctx); err != nil {
+			return err
+		}
+	}
+	running := snap.ByStatus(jobs.Running)
+	if err := e.admit(ctx, running); err != nil {
 		return fmt.Errorf("admit: %w", err)
 	}
-	if err := e.finalize(ctx); err != nil {
+	if err := e.finalize(ctx, running, snap.ByStatus(jobs.Finalizing)); err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	return nil
 }
 
 // promote lets PENDING jobs whose predecessors finished go QUEUED.
-func (e *Engine) promote(ctx context.Context) error {
-	rows, err := e.store.Pool.Query(ctx, `SELECT DISTINCT institution FROM jobs WHERE status = 'PENDING'`)
-	if err != nil {
-		return err
-	}
-	institutions, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, in := range institutions {
-		n, err := e.guard.Promote(ctx, e.store, in)
+func (e *Engine) promote(ctx context.Context, pending []jobs.ActiveJob) (int, error) {
+	seen := map[string]bool{}
+	total := 0
+	for _, p := range pending {
+		if seen[p.Institution] {
+			continue
+		}
+		seen[p.Institution] = true
+		n, err := e.guard.Promote(ctx, e.store, p.Institution)
 		if err != nil {
-			return err
+			return total, err
 		}
 		if n > 0 {
-			e.log.Info("pending jobs promoted", "institution", in, "count", n)
+			e.log.Info("pending jobs promoted", "institution", p.Institution, "count", n)
 		}
+		total += n
 	}
-	return nil
+	return total, nil
 }
 
 // initialize moves QUEUED jobs to INITIALIZING and resolves the population of
 // INITIALIZING ones (including those a crashed server left there) into the
 // chunk ledger, then starts them RUNNING, or ends them COMPLETED_NO_BULKS.
-func (e *Engine) initialize(ctx context.Context) error {
-	queued, err := e.store.IDsInStatus(ctx, jobs.Queued)
-	if err != nil {
-		return err
-	}
-	for _, id := range queued {
-		err := e.store.Transition(ctx, e.store.Pool, id, jobs.Initializing, "")
+func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, error) {
+	var ids []int64
+	for _, q := range snap.ByStatus(jobs.Queued) {
+		err := e.store.Transition(ctx, e.store.Pool, q.ID, jobs.Initializing, "")
 		var te *jobs.TransitionError
 		if err != nil && !errors.As(err, &te) {
-			return err
+			return 0, err
+		}
+		if err == nil {
+			ids = append(ids, q.ID)
 		}
 	}
-	initializing, err := e.store.IDsInStatus(ctx, jobs.Initializing)
-	if err != nil {
-		return err
+	for _, in := range snap.ByStatus(jobs.Initializing) {
+		ids = append(ids, in.ID)
 	}
-	for _, id := range initializing {
+	for _, id := range ids {
 		if err := e.initializeOne(ctx, id); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return 0, ctx.Err()
 			}
 			e.log.Error("job initialization failed", "job", id, "err", err)
 			if terr := e.store.Transition(ctx, e.store.Pool, id, jobs.Failed, "initialization failed: "+err.Error()); terr != nil {
@@ -260,7 +279,7 @@ func (e *Engine) initialize(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return len(ids), nil
 }
 
 func (e *Engine) initializeOne(ctx context.Context, id int64) error {
@@ -298,49 +317,32 @@ func (e *Engine) initializeOne(ctx context.Context, id int64) error {
 
 // admit tops up every running job to the admission window, starting the
 // round-robin at a different job each pass so no job is always first.
-func (e *Engine) admit(ctx context.Context) error {
-	running, err := e.store.IDsInStatus(ctx, jobs.Running)
-	if err != nil || len(running) == 0 {
-		return err
-	}
-	open, err := e.store.OpenChunkCounts(ctx, running)
-	if err != nil {
-		return err
+func (e *Engine) admit(ctx context.Context, running []jobs.ActiveJob) error {
+	if len(running) == 0 {
+		return nil
 	}
 	window := e.cfg.Catalog.Admission.Window
 	e.rr++
 	for i := range running {
-		id := running[(i+e.rr)%len(running)]
-		o := open[id]
-		free := window - o.Queued
+		j := running[(i+e.rr)%len(running)]
+		free := window - j.Queued
 		// Refill at the low-water mark (half the window), not on every
 		// commit: one admission round trip then feeds several chunks.
-		if o.Pending == 0 || free <= 0 || (o.Queued > 0 && free < (window+1)/2) {
+		if j.Pending == 0 || free <= 0 || (j.Queued > 0 && free < (window+1)/2) {
 			continue
 		}
-		if err := e.admitJob(ctx, id, free); err != nil {
+		chunks, err := e.store.Admit(ctx, j.ID, free)
+		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func (e *Engine) admitJob(ctx context.Context, jobID int64, n int) error {
-	job, err := e.store.Row(ctx, jobID)
-	if err != nil {
-		return err
-	}
-	chunks, err := e.store.Admit(ctx, jobID, n)
-	if err != nil {
-		return err
-	}
-	for _, c := range chunks {
-		if err := e.enqueue(ctx, c, job.Type, job.PriorityClass); err != nil {
-			// The reconciler re-admits it once it sees the task missing.
-			e.log.Warn("enqueue failed", "job", jobID, "chunk", c.Seq, "err", err)
-			return nil
+		for _, c := range chunks {
+			if err := e.enqueue(ctx, c, j.Type, j.PriorityClass); err != nil {
+				// The reconciler re-admits it once it sees the task missing.
+				e.log.Warn("enqueue failed", "job", j.ID, "chunk", c.Seq, "err", err)
+				return nil
+			}
+			e.cfg.Metrics.ChunksAdmitted.WithLabelValues(j.Institution, j.PriorityClass).Inc()
 		}
-		e.cfg.Metrics.ChunksAdmitted.WithLabelValues(job.Institution, job.PriorityClass).Inc()
 	}
 	return nil
 }
@@ -362,30 +364,25 @@ func (e *Engine) enqueue(ctx context.Context, c jobs.Chunk, jobType, class strin
 
 // finalize takes every running job with no open chunk through FINALIZING to
 // its terminal status, and finishes jobs a crashed server left FINALIZING.
-func (e *Engine) finalize(ctx context.Context) error {
-	running, err := e.store.IDsInStatus(ctx, jobs.Running)
-	if err != nil {
-		return err
-	}
-	open, err := e.store.OpenChunkCounts(ctx, running)
-	if err != nil {
-		return err
-	}
-	for _, id := range running {
-		if o, ok := open[id]; ok && o.Pending+o.Queued > 0 {
+func (e *Engine) finalize(ctx context.Context, running, finalizing []jobs.ActiveJob) error {
+	var ids []int64
+	for _, j := range running {
+		if j.Pending+j.Queued > 0 {
 			continue
 		}
-		err := e.store.Transition(ctx, e.store.Pool, id, jobs.Finalizing, "")
+		err := e.store.Transition(ctx, e.store.Pool, j.ID, jobs.Finalizing, "")
 		var te *jobs.TransitionError
 		if err != nil && !errors.As(err, &te) {
 			return err
 		}
+		if err == nil {
+			ids = append(ids, j.ID)
+		}
 	}
-	finalizing, err := e.store.IDsInStatus(ctx, jobs.Finalizing)
-	if err != nil {
-		return err
+	for _, j := range finalizing {
+		ids = append(ids, j.ID)
 	}
-	for _, id := range finalizing {
+	for _, id := range ids {
 		if err := e.finalizeOne(ctx, id); err != nil {
 			return fmt.Errorf("job %d: %w", id, err)
 		}

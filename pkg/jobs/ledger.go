@@ -26,32 +26,6 @@ func PlanRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize int, keys
 	return nil
 }
 
-// OpenChunks is how many chunks of a running job wait and are in flight.
-type OpenChunks struct {
-	JobID   int64
-	Pending int
-	Queued  int
-}
-
-// OpenChunkCounts returns the open chunk counts of the given jobs.
-func (s *Store) OpenChunkCounts(ctx context.Context, jobIDs []int64) (map[int64]OpenChunks, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT job_id,
-			count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'queued')
-		FROM chunks WHERE job_id = ANY($1) AND status IN ('pending', 'queued') GROUP BY job_id`, jobIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]OpenChunks, len(jobIDs))
-	for rows.Next() {
-		var o OpenChunks
-		if err := rows.Scan(&o.JobID, &o.Pending, &o.Queued); err != nil {
-			return nil, err
-		}
-		out[o.JobID] = o
-	}
-	return out, rows.Err()
-}
-
 // Admit moves up to n pending chunks of a job to queued, each under a new
 // fence, and returns them. The caller enqueues them; a crash in between is
 // repaired by the reconciler, which finds queued chunks with no task.
@@ -72,10 +46,12 @@ func (s *Store) Admit(ctx context.Context, jobID int64, n int) ([]Chunk, error) 
 }
 
 // MarkStarted records that workerID began the chunk under fence. False means
-// the delivery is stale (re-admitted since, or already done).
+// the delivery is stale (re-admitted since, already done, or its job no
+// longer runs).
 func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool, error) {
 	tag, err := s.Pool.Exec(ctx, `UPDATE chunks SET started_at = now(), worker_id = $4
-		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'`, c.JobID, c.Seq, c.Fence, workerID)
+		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'
+		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'RUNNING')`, c.JobID, c.Seq, c.Fence, workerID)
 	if err != nil {
 		return false, err
 	}

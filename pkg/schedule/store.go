@@ -48,6 +48,9 @@ type Scheduler struct {
 	Logger *slog.Logger
 }
 
+// NowTime is the scheduler's clock reading.
+func (s *Scheduler) NowTime() time.Time { return s.now() }
+
 func (s *Scheduler) now() time.Time {
 	if s.Now != nil {
 		return s.Now()

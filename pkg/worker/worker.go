@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -43,6 +44,38 @@ type Worker struct {
 	redis asynq.RedisConnOpt
 	log   *slog.Logger
 	host  string
+
+	// jobs caches job rows by id: what a chunk needs of its job (type,
+	// institution, parameters, submit time) never changes, and whether the
+	// job still runs is checked by MarkStarted and again at commit.
+	mu   sync.Mutex
+	jobs map[int64]*jobs.Job
+}
+
+// maxCachedJobs bounds the job cache; it is simply emptied when full.
+const maxCachedJobs = 256
+
+func (w *Worker) job(ctx context.Context, id int64) (*jobs.Job, error) {
+	w.mu.Lock()
+	j, ok := w.jobs[id]
+	w.mu.Unlock()
+	if ok {
+		return j, nil
+	}
+	j, err := w.store.Row(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status != jobs.Running {
+		return j, nil // not cached: a job that is not running yet or any more
+	}
+	w.mu.Lock()
+	if len(w.jobs) >= maxCachedJobs {
+		clear(w.jobs)
+	}
+	w.jobs[id] = j
+	w.mu.Unlock()
+	return j, nil
 }
 
 // New returns a worker. It owns neither the store nor Redis.
@@ -69,7 +102,8 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Worker, erro
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	return &Worker{cfg: cfg, store: store, redis: redis, log: cfg.Logger.With("component", "worker", "worker", cfg.ID), host: host}, nil
+	return &Worker{cfg: cfg, store: store, redis: redis, log: cfg.Logger.With("component", "worker", "worker", cfg.ID),
+		host: host, jobs: map[int64]*jobs.Job{}}, nil
 }
 
 // ID is the worker's name in the ledger.
@@ -159,7 +193,7 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return fmt.Errorf("chunk of job %d: job type %q unknown to this worker: %w", p.JobID, p.JobType, asynq.SkipRetry)
 	}
-	job, err := w.store.Row(ctx, p.JobID)
+	job, err := w.job(ctx, p.JobID)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return fmt.Errorf("chunk of job %d: no such job: %w", p.JobID, asynq.SkipRetry)
 	}

@@ -1,0 +1,73 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ActiveJob is an unfinished job as the engine sees it at one moment.
+type ActiveJob struct {
+	ID            int64
+	Status        Status
+	Type          string
+	Institution   string
+	PriorityClass string
+	Pending       int // chunks waiting for admission
+	Queued        int // chunks in flight
+}
+
+// Snapshot is everything one engine step needs, read in one round trip.
+type Snapshot struct {
+	Jobs []ActiveJob
+	// NextSchedule is the earliest due time of an enabled schedule (zero: none).
+	NextSchedule time.Time
+}
+
+// ByStatus returns the snapshot's jobs in status st, oldest first.
+func (s *Snapshot) ByStatus(st Status) []ActiveJob {
+	var out []ActiveJob
+	for _, j := range s.Jobs {
+		if j.Status == st {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// Snapshot reads every unfinished job with its open chunk counts, and the
+// next schedule due.
+func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT j.id, j.status, j.type, j.institution, j.priority_class,
+			coalesce(c.pending, 0), coalesce(c.queued, 0),
+			(SELECT min(next_run_at) FROM schedules WHERE enabled)
+		FROM jobs j
+		LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+		                          count(*) FILTER (WHERE status = 'queued') AS queued
+		                   FROM chunks WHERE job_id = j.id AND status IN ('pending', 'queued')) c ON j.status = 'RUNNING'
+		WHERE j.status IN ('PENDING', 'QUEUED', 'INITIALIZING', 'RUNNING', 'FINALIZING')
+		ORDER BY j.id`)
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{}
+	var next *time.Time
+	snap.Jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveJob, error) {
+		var a ActiveJob
+		return a, r.Scan(&a.ID, &a.Status, &a.Type, &a.Institution, &a.PriorityClass, &a.Pending, &a.Queued, &next)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if next == nil && len(snap.Jobs) == 0 {
+		// No job row carried it: ask once.
+		if err := s.Pool.QueryRow(ctx, `SELECT min(next_run_at) FROM schedules WHERE enabled`).Scan(&next); err != nil {
+			return nil, err
+		}
+	}
+	if next != nil {
+		snap.NextSchedule = *next
+	}
+	return snap, nil
+}

@@ -1164,6 +1164,9 @@ func TestMetadataImportJazz(t *testing.T) {
 		FROM records WHERE institution = 'DEMO' AND record_type = 'bib' AND job_id = $1`, id).Scan(&records, &keys))
 	require.EqualValues(t, 1000, records)
 	require.Greater(t, keys, int64(2000), "001, 035 and ISBN keys")
+	var stagedLeft int64
+	require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT count(*) FROM import_staging WHERE job_id = $1`, id).Scan(&stagedLeft))
+	require.Zero(t, stagedLeft, "a finished import drops its staged records")
 	var inServer float64
 	require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT extract(epoch FROM ended_at - submitted_at) FROM jobs WHERE id = $1`, id).Scan(&inServer))
 	t.Logf("jazz_1k.mrc: 1000 records; CLI upload to exit (--wait polls every 0.5 s) %s = %.0f records/s; submitted to COMPLETED %.3f s = %.0f records/s",

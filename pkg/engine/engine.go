@@ -427,6 +427,11 @@ func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 		if err := e.store.Finish(ctx, tx, id, counters, alerts); err != nil {
 			return err
 		}
+		if c, ok := e.cfg.Kinds[job.Type].(jobs.Cleaner); ok {
+			if err := c.Cleanup(ctx, tx, job); err != nil {
+				return fmt.Errorf("cleanup: %w", err)
+			}
+		}
 		if err := e.store.Transition(ctx, tx, id, final, msg); err != nil {
 			return err
 		}

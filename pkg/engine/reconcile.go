@@ -125,7 +125,7 @@ func (e *Engine) Abort(ctx context.Context, jobID int64, by string) error {
 	if err := e.store.Transition(ctx, e.store.Pool, jobID, jobs.UserAborted, "aborted by "+by); err != nil {
 		return err
 	}
-	if err := e.finishAborted(ctx, jobID); err != nil {
+	if err := e.finishAborted(ctx, job); err != nil {
 		e.log.Warn("aborted job's counters not written", "job", jobID, "err", err)
 	}
 	e.cfg.Metrics.JobsFinished.WithLabelValues(job.Type, string(jobs.UserAborted)).Inc()
@@ -144,7 +144,8 @@ func (e *Engine) Abort(ctx context.Context, jobID int64, by string) error {
 }
 
 // finishAborted writes the counters of what the aborted job did commit.
-func (e *Engine) finishAborted(ctx context.Context, jobID int64) error {
+func (e *Engine) finishAborted(ctx context.Context, job *jobs.Job) error {
+	jobID := job.ID
 	counters, err := e.store.SumCounters(ctx, e.store.Pool, jobID)
 	if err != nil {
 		return err
@@ -159,6 +160,11 @@ func (e *Engine) finishAborted(ctx context.Context, jobID int64) error {
 	defer tx.Rollback(tctx) //nolint:errcheck
 	if err := e.store.Finish(tctx, tx, jobID, counters, nil); err != nil {
 		return err
+	}
+	if c, ok := e.cfg.Kinds[job.Type].(jobs.Cleaner); ok {
+		if err := c.Cleanup(tctx, tx, job); err != nil {
+			return err
+		}
 	}
 	return tx.Commit(tctx)
 }

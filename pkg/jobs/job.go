@@ -100,6 +100,13 @@ type Kind interface {
 	Process(ctx context.Context, tx pgx.Tx, job *Job, c Chunk, res *ChunkResult) error
 }
 
+// Cleaner is implemented by job types that keep working data outside the
+// catalog (an uploaded file's staged records): Cleanup drops it when the job
+// ends, inside the finalizing transaction (or after an abort).
+type Cleaner interface {
+	Cleanup(ctx context.Context, tx pgx.Tx, job *Job) error
+}
+
 // DBTX is what the store needs of a pool or a transaction.
 type DBTX interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

@@ -12,6 +12,7 @@ import (
 	shipped "github.com/bindery/bindery/config"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/engine"
+	"github.com/bindery/bindery/pkg/guard"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/queue"
 	"github.com/bindery/bindery/pkg/testenv"
@@ -274,4 +275,44 @@ func TestFinishedJobFiresWorkflowTrigger(t *testing.T) {
 	list, err = f.store.List(context.Background(), jobs.Filter{Type: "noop"})
 	require.NoError(t, err)
 	require.Len(t, list, 2, "the trigger's condition stops the chain")
+}
+
+// TestRedisLostWhilePendingAndRunning: Redis restarts empty while A runs and
+// B waits for it. After reconciliation nothing is lost, B runs only after A
+// ended (their RUNNING intervals in PostgreSQL do not overlap) and both finish.
+func TestRedisLostWhilePendingAndRunning(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	noop, _ := f.cat.JobType("noop")
+	noop.WaitsFor = []string{"noop"} // each noop waits for the one before it
+	a := f.submit("noop", map[string]string{"records": "3000", "fail_every": "1"})
+	f.step()
+	gb := &guard.Guard{Catalog: f.cat}
+	jt, _ := f.cat.JobType("noop")
+	in, _ := f.cat.Institution("DEMO")
+	params, err := jt.ResolveParams(in, map[string]string{"records": "500", "fail_every": "1"})
+	require.NoError(t, err)
+	b, err := f.store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", Params: params, PriorityClass: "default"}, gb)
+	require.NoError(t, err)
+	require.Equal(t, jobs.Pending, b.Status)
+	f.runQueued("default")
+
+	f.rd.Restart(t) // Redis lost everything
+	require.Empty(t, f.pending("default"))
+	require.NoError(t, f.eng.Reconcile(ctx))
+
+	ja := f.runToEnd(a.ID, "default")
+	require.Equal(t, jobs.CompletedWarning, ja.Status) // fail_every reports every record
+	require.Equal(t, int64(3000), ja.Counters["records"])
+	jb := f.runToEnd(b.ID, "default")
+	require.Equal(t, int64(500), jb.Counters["records"])
+
+	var overlap bool
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT tstzrange(a.started_at, a.ended_at) && tstzrange(b.started_at, b.ended_at)
+		FROM jobs a, jobs b WHERE a.id = $1 AND b.id = $2`, a.ID, b.ID).Scan(&overlap))
+	require.False(t, overlap, "B ran while A ran")
+	var rows, distinct int
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (job_id, record_id)) FROM job_report`).Scan(&rows, &distinct))
+	require.Equal(t, 3500, rows)
+	require.Equal(t, rows, distinct, "no record processed twice")
 }

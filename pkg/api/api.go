@@ -23,6 +23,7 @@ import (
 	"github.com/bindery/bindery/pkg/guard"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
+	"github.com/bindery/bindery/pkg/queue"
 	"github.com/bindery/bindery/pkg/schedule"
 	"github.com/bindery/bindery/pkg/workflow"
 )
@@ -53,6 +54,7 @@ type Server struct {
 	guard *guard.Guard
 	sched *schedule.Scheduler
 	flow  *workflow.Runner
+	waker *queue.Waker
 	log   *slog.Logger
 }
 
@@ -74,6 +76,7 @@ func New(d Deps) (*Server, error) {
 	s.sched = &schedule.Scheduler{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
 	s.flow = &workflow.Runner{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
 	s.ping = d.Redis.MakeRedisClient().(*redis.Client)
+	s.waker = queue.NewWaker(d.Redis)
 	s.monRW = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis})
 	s.monRO = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis, ReadOnly: true})
 
@@ -99,7 +102,10 @@ func New(d Deps) (*Server, error) {
 }
 
 // Close releases the API's Redis connections.
-func (s *Server) Close() error { return s.ping.Close() }
+func (s *Server) Close() error { return errors.Join(s.ping.Close(), s.waker.Close()) }
+
+// wake tells the engine leader there is new work (best effort; it also ticks).
+func (s *Server) wake(r *http.Request) { s.waker.Wake(r.Context()) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 

@@ -51,6 +51,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		s.internal(w, r, err)
 		return
 	}
+	s.wake(r)
 	writeJSON(w, http.StatusCreated, ev)
 }
 
@@ -73,5 +74,6 @@ func (s *Server) rerun(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		s.internal(w, r, err)
 		return
 	}
+	s.wake(r)
 	writeJSON(w, http.StatusCreated, job)
 }

@@ -74,6 +74,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		s.internal(w, r, err)
 		return
 	}
+	s.wake(r)
 	s.d.Metrics.JobsSubmitted.WithLabelValues(in.ID, jt.ID).Inc()
 	s.log.Info("job submitted", "job", job.ID, "type", jt.ID, "institution", in.ID, "user", p.User, "status", job.Status)
 	writeJSON(w, http.StatusCreated, job)

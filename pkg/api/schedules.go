@@ -96,6 +96,7 @@ func (s *Server) scheduleAction(w http.ResponseWriter, r *http.Request, p *auth.
 			s.answerSchedule(w, r, nil, err)
 			return
 		}
+		s.wake(r)
 		writeJSON(w, http.StatusCreated, job)
 	default:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown schedule action %q (enable, disable, run-now)", r.PathValue("action")))

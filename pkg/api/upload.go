@@ -101,5 +101,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	s.d.Metrics.JobsSubmitted.WithLabelValues(in.ID, jt.ID).Inc()
 	s.log.Info("job submitted with a file", "job", job.ID, "type", jt.ID, "institution", in.ID, "user", p.User,
 		"status", job.Status, "format", staged.Format, "bytes", staged.Bytes, "records", staged.Records, "unreadable", staged.Unreadable)
+	s.wake(r)
 	writeJSON(w, http.StatusCreated, job)
 }

@@ -77,6 +77,7 @@ type Engine struct {
 	log       *slog.Logger
 	redis     asynq.RedisConnOpt
 	guard     *guard.Guard
+	waker     *queue.Waker
 	sched     *schedule.Scheduler
 	flow      *workflow.Runner
 	rr        int             // round-robin start among running jobs
@@ -100,6 +101,7 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 		log:       cfg.Logger.With("component", "engine"),
 		redis:     redis,
 		guard:     &guard.Guard{Catalog: cfg.Catalog},
+		waker:     queue.NewWaker(redis),
 		flow:      &workflow.Runner{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog}},
 		sched: &schedule.Scheduler{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog},
 			Grace: time.Minute, Logger: cfg.Logger.With("component", "scheduler")},
@@ -109,7 +111,7 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 
 // Close releases the engine's Redis connections.
 func (e *Engine) Close() error {
-	return errors.Join(e.client.Close(), e.inspector.Close())
+	return errors.Join(e.client.Close(), e.inspector.Close(), e.waker.Close())
 }
 
 // Run runs the loop until ctx ends. While another server holds the leader
@@ -148,15 +150,20 @@ func (e *Engine) lead(ctx context.Context) error {
 	defer func() {
 		// A lock left on a pooled connection would outlive this leadership.
 		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock_all()`)
-		_, _ = conn.Exec(context.Background(), `UNLISTEN *`)
 	}()
-	if _, err := conn.Exec(ctx, `LISTEN bindery`); err != nil {
-		return err
-	}
+	wake, stop := e.waker.Subscribe(ctx)
+	defer stop()
 	e.log.Info("engine leading")
+	tick := time.NewTimer(0)
+	defer tick.Stop()
 	lastReconcile := time.Time{}
 	for {
 		if time.Since(lastReconcile) >= e.cfg.ReconcileEvery {
+			// The leader's connection holds the lock: if it is gone, so is
+			// the leadership.
+			if err := conn.Ping(ctx); err != nil {
+				return err
+			}
 			if err := e.Reconcile(ctx); err != nil {
 				return err
 			}
@@ -165,24 +172,13 @@ func (e *Engine) lead(ctx context.Context) error {
 		if err := e.Step(ctx); err != nil {
 			return err
 		}
-		// Sleep until a job or chunk event, or the tick. Drain bursts of
-		// notifications so a thousand commits cost one step.
-		wctx, cancel := context.WithTimeout(ctx, e.cfg.Tick)
-		_, err := conn.Conn().WaitForNotification(wctx)
-		cancel()
-		if ctx.Err() != nil {
+		// Sleep until a wake-up (job submitted, chunk committed) or the tick.
+		tick.Reset(e.cfg.Tick)
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
-		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		for {
-			dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
-			_, err := conn.Conn().WaitForNotification(dctx)
-			cancel()
-			if err != nil {
-				break
-			}
+		case <-wake:
+		case <-tick.C:
 		}
 	}
 }

@@ -97,17 +97,13 @@ func (s *Store) CommitChunk(ctx context.Context, tx pgx.Tx, c Chunk, res *ChunkR
 			return fmt.Errorf("report rows of chunk %d/%d: %w", c.JobID, c.Seq, err)
 		}
 	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify('bindery', 'chunk')`)
-	return err
+	return nil
 }
 
 // FailChunk marks a chunk failed (its retries are spent) if fence matches.
 func (s *Store) FailChunk(ctx context.Context, c Chunk, reason string) error {
 	_, err := s.Pool.Exec(ctx, `UPDATE chunks SET status = 'failed', error = $4
 		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'`, c.JobID, c.Seq, c.Fence, reason)
-	if err == nil {
-		_, err = s.Pool.Exec(ctx, `SELECT pg_notify('bindery', 'chunk')`)
-	}
 	return err
 }
 

@@ -109,8 +109,7 @@ func (s *Store) InsertTx(ctx context.Context, tx pgx.Tx, nj NewJob, d Decider) (
 		job.ID, string(dec.Status), dec.Message); err != nil {
 		return nil, err
 	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify('bindery', 'job')`)
-	return job, err
+	return job, nil
 }
 
 // Get returns a job with its live progress and status history.
@@ -263,11 +262,7 @@ func (s *Store) Transition(ctx context.Context, q DBTX, id int64, to Status, mes
 		}
 		return &TransitionError{JobID: id, From: cur, To: to}
 	}
-	_, err = q.Exec(ctx, `INSERT INTO job_events (job_id, status, message) VALUES ($1, $2, $3);`, id, string(to), message)
-	if err != nil {
-		return err
-	}
-	_, err = q.Exec(ctx, `SELECT pg_notify('bindery', 'job')`)
+	_, err = q.Exec(ctx, `INSERT INTO job_events (job_id, status, message) VALUES ($1, $2, $3)`, id, string(to), message)
 	return err
 }
 

@@ -50,6 +50,8 @@ type Worker struct {
 	// job still runs is checked by MarkStarted and again at commit.
 	mu   sync.Mutex
 	jobs map[int64]*jobs.Job
+
+	waker *queue.Waker // tells the engine a chunk ended, so it refills at once
 }
 
 // maxCachedJobs bounds the job cache; it is simply emptied when full.
@@ -103,7 +105,7 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Worker, erro
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	return &Worker{cfg: cfg, store: store, redis: redis, log: cfg.Logger.With("component", "worker", "worker", cfg.ID),
-		host: host, jobs: map[int64]*jobs.Job{}}, nil
+		host: host, jobs: map[int64]*jobs.Job{}, waker: queue.NewWaker(redis)}, nil
 }
 
 // ID is the worker's name in the ledger.
@@ -113,6 +115,7 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // task starts, in-flight chunks get ShutdownTimeout to commit, the rest are
 // cancelled and roll back, and the worker leaves the heartbeat table.
 func (w *Worker) Run(ctx context.Context) error {
+	defer w.waker.Close()
 	if err := w.store.Heartbeat(ctx, w.cfg.ID, w.host, os.Getpid(), w.cfg.Concurrency); err != nil {
 		return fmt.Errorf("worker: first heartbeat: %w", err)
 	}
@@ -180,6 +183,7 @@ func (w *Worker) onError(ctx context.Context, t *asynq.Task, err error) {
 	if ferr := w.store.FailChunk(context.WithoutCancel(ctx), p.Chunk, err.Error()); ferr != nil {
 		w.log.Error("cannot mark chunk failed", "job", p.JobID, "chunk", p.Seq, "err", ferr)
 	}
+	w.waker.Wake(context.WithoutCancel(ctx))
 }
 
 // Handle processes one chunk task. A stale delivery (re-admitted since,
@@ -227,6 +231,7 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("chunk %d of job %d: %w", p.Seq, p.JobID, err)
 	}
+	w.waker.Wake(ctx)
 	w.cfg.Metrics.ChunksCommitted.WithLabelValues(p.JobType).Inc()
 	w.cfg.Metrics.ChunkSeconds.WithLabelValues(p.JobType).Observe(time.Since(begin).Seconds())
 	return nil

@@ -18,7 +18,7 @@ services: ## Start PostgreSQL and Redis if they are not already answering
 build: ## Build bin/bindery
 	$(GO) build -o $(BIN) ./cmd/bindery
 
-demo: services build ## Run Loan Anonymization on demo loans (LOANS=100000) and show its report
+demo: services build ## Import testdata/marc (Metadata Import), run Loan Anonymization on demo loans (LOANS=100000), show reports
 	@scripts/demo.sh
 
 test: services ## Run every test (real PostgreSQL and Redis, each test on its own database)

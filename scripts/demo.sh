@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make demo: seed demo loans, start a server and two workers, run Loan
-# Anonymization through the CLI, show the job and its report, stop everything.
+# make demo: start a server and two workers; import the project's real MARC
+# files with Metadata Import (progress, counters, the rejected record and its
+# reason); seed demo loans and run Loan Anonymization; show each job and its
+# report; stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +40,17 @@ for _ in $(seq 1 100); do
 done
 $BIN worker --concurrency 4 >"$LOGS/worker1.log" 2>&1 & pids+=($!)
 $BIN worker --concurrency 4 >"$LOGS/worker2.log" 2>&1 & pids+=($!)
+
+# Metadata Import of the project's copies of real files (testdata/marc): two
+# MARC-8 binary files, a MARCXML file and a damaged file. A second run of the
+# demo merges into the records the first one created instead of importing.
+for f in jazz_1k.mrc lul_fre_100.mrc concerto_bibs.xml bad_records.mrc; do
+  step "bindery job run metadata-import --param profile=vendor-bibs --file testdata/marc/$f --wait"
+  id=$($BIN job run metadata-import --param profile=vendor-bibs --file "testdata/marc/$f" --wait)
+  $BIN job show "$id"
+  echo "-- records not imported (outcome other than success):"
+  $BIN job report "$id" | awk 'NR == 1 || ($2 != "success") { print; n++ } END { if (n <= 1) print "(none)" }'
+done
 
 step "bindery job run loan-anonymization --wait"
 id=$($BIN job run loan-anonymization --wait)

@@ -4,7 +4,9 @@
 # benchmarks if mk/*.mk defines them, and repeat the summary lines at the end.
 #
 # Knobs (see bench/bench_test.go): BINDERY_BENCH_LOANS, BINDERY_BENCH_NOOP_RECORDS,
-# BINDERY_BENCH_CONCURRENCY, BINDERY_BENCH_WINDOW; BENCH_PROFILE=1 also writes a
+# BINDERY_BENCH_CONCURRENCY, BINDERY_BENCH_WINDOW, BINDERY_BENCH_IMPORT_RECORDS
+# (Metadata Import file size, default 1000000: with its untimed pre-import of
+# half of it, the longest benchmark; lower it on a slow machine); BENCH_PROFILE=1 also writes a
 # CPU profile and prints its top entries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ out=$(mktemp -t bindery-bench.XXXXXX)
 prof_dir=$(mktemp -d -t bindery-bench-prof.XXXXXX)
 trap 'rm -rf "$out" "$prof_dir"' EXIT
 
-args=(test -run '^$' -bench . -benchtime 1x -count 1 -timeout 15m)
+args=(test -run '^$' -bench . -benchtime 1x -count 1 -timeout 45m)
 if [ "${BENCH_PROFILE:-}" = 1 ]; then
   args+=(-cpuprofile "$prof_dir/cpu.out" -o "$prof_dir/bench.test")
 fi

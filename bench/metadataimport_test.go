@@ -1,0 +1,317 @@
+package bench_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/seed"
+	"github.com/bindery/bindery/pkg/testenv"
+	"github.com/bindery/bindery/workers/metadataimport"
+)
+
+// referenceImportOffPeak is the reference platform's off-peak Metadata
+// Import rate (records/hour).
+const referenceImportOffPeak = 120000.0
+
+// benchProfile is the import profile of BenchmarkMetadataImport: match on
+// 001, then 035; merge on a single match; import when nothing matches.
+const benchProfile = `
+  - id: bench-bibs
+    institution: "*"
+    name: Benchmark bibs (001 then 035, merge)
+    source_format: marc21
+    encoding: auto
+    record_type: bib
+    match: ["001", "035"]
+    on_single_match: merge
+    merge:
+      keep_from_existing: ["590", "9XX"]
+    on_multiple_matches: skip
+    on_no_match: import
+`
+
+// binderyProc is a bindery process the benchmark started.
+type binderyProc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in MB.
+func (p *binderyProc) peakRSS(b *testing.B) float64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatalf("%s: %v", p.name, err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("%s: no VmHWM in /proc/%d/status", p.name, p.cmd.Process.Pid)
+	return 0
+}
+
+// stop sends SIGTERM, then SIGKILL to the group if it lingers, and reaps it.
+func (p *binderyProc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// BenchmarkMetadataImport: records/s of a Metadata Import of a generated
+// file (bindery seed marc) through the real binary, one `bindery server`
+// and one `bindery worker` process, half of the records matching records a
+// first import (not timed) created; beside a raw COPY of the same bytes
+// into a table like records (the physical limit), with the peak RSS of
+// both processes.
+//
+// BINDERY_BENCH_IMPORT_RECORDS sets the file size (1000000);
+// BINDERY_BENCH_CONCURRENCY the worker's concurrency (4).
+func BenchmarkMetadataImport(b *testing.B) {
+	records := envInt("BINDERY_BENCH_IMPORT_RECORDS", 1000000)
+	concurrency := envInt("BINDERY_BENCH_CONCURRENCY", 4)
+	db := testenv.NewDatabase(b)
+	rdb := testenv.NewRedis(b)
+	dir := b.TempDir()
+	ctx := context.Background()
+
+	for b.Loop() {
+		t0 := time.Now()
+		bin := filepath.Join(dir, "bindery")
+		build := exec.Command("go", "build", "-o", bin, "../cmd/bindery")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			b.Fatalf("go build: %v", err)
+		}
+		cfg, err := os.ReadFile("../config/bindery.yaml")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfgText := strings.Replace(string(cfg), "\nimport_profiles:\n", "\nimport_profiles:"+benchProfile+"\n", 1)
+		if cfgText == string(cfg) {
+			b.Fatal("config/bindery.yaml has no import_profiles: list to add the benchmark profile to")
+		}
+		cfgPath := filepath.Join(dir, "bindery.yaml")
+		if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		templates, err := seed.LoadTemplates("../"+seed.MARCSources[0], "../"+seed.MARCSources[1], "../"+seed.MARCSources[2])
+		if err != nil {
+			b.Fatal(err)
+		}
+		full, half := filepath.Join(dir, "full.mrc"), filepath.Join(dir, "half.mrc")
+		var size int64
+		for _, f := range []struct {
+			path string
+			n    int64
+			size *int64
+		}{{full, int64(records), &size}, {half, int64(records / 2), nil}} {
+			out, err := os.Create(f.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := seed.WriteMARC(out, templates, f.n)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if f.size != nil {
+				*f.size = n
+			}
+		}
+		generated := time.Since(t0)
+
+		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
+		env := []string{
+			"BINDERY_DATABASE_URL=" + db.URL, "BINDERY_REDIS_URL=" + rdb.URL,
+			"BINDERY_ADDR=" + addr, "BINDERY_SERVER=http://" + addr, "BINDERY_CONFIG=" + cfgPath,
+		}
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "BINDERY_") {
+				env = append(env, kv)
+			}
+		}
+		start := func(name string, args ...string) *binderyProc {
+			p := &binderyProc{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+			logf, err := os.Create(p.log)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.cmd = exec.Command(bin, args...)
+			p.cmd.Env = env
+			p.cmd.Stdout, p.cmd.Stderr = logf, logf
+			p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			if err := p.cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
+			b.Cleanup(p.stop)
+			return p
+		}
+		run := func(args ...string) string {
+			cctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(cctx, bin, args...)
+			cmd.Env = env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				b.Fatalf("bindery %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+			}
+			return strings.TrimSpace(string(out))
+		}
+
+		server := start("server", "server")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				logText, _ := os.ReadFile(server.log)
+				b.Fatalf("server not ready after 30 s:\n%s", logText)
+			}
+			time.Sleep(50 * time.Millisecond) // a deadline-bounded poll for a separate process
+		}
+		worker := start("worker", "worker", "--concurrency", strconv.Itoa(concurrency))
+		env = append(env, "BINDERY_TOKEN="+run("token", "create", "--institution", institution, "--role", "staff", "--user", "bench"))
+		importFile := func(path string) (*jobs.Job, time.Duration) {
+			t := time.Now()
+			out := run("job", "run", metadataimport.TypeID, "--param", "profile=bench-bibs", "--file", path, "--wait")
+			d := time.Since(t)
+			id, err := strconv.ParseInt(strings.Fields(out)[0], 10, 64)
+			if err != nil {
+				b.Fatalf("job run printed %q", out)
+			}
+			job, err := jobs.NewStore(db.Pool).Get(ctx, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return job, d
+		}
+
+		// Not timed: the half of the file that will match.
+		t0 = time.Now()
+		pre, _ := importFile(half)
+		if pre.Counters[metadataimport.Imported] != int64(records/2) {
+			b.Fatalf("pre-import ended %s with counters %v; want %d imported", pre.Status, pre.Counters, records/2)
+		}
+		for _, q := range []string{`VACUUM ANALYZE records`, `VACUUM ANALYZE record_keys`, `CHECKPOINT`} {
+			if _, err := db.Pool.Exec(ctx, q); err != nil {
+				b.Fatalf("%s: %v", q, err)
+			}
+		}
+		preDur := time.Since(t0)
+
+		job, dur := importFile(full)
+		serverRSS, workerRSS := server.peakRSS(b), worker.peakRSS(b)
+		worker.stop()
+		server.stop()
+		want := map[string]int64{metadataimport.RecordsInFile: int64(records),
+			metadataimport.Imported: int64(records - records/2), metadataimport.Merged: int64(records / 2)}
+		if job.Status != jobs.CompletedSuccess || fmt.Sprint(job.Counters) != fmt.Sprint(want) {
+			b.Fatalf("import ended %s with counters %v; want %s, %v", job.Status, job.Counters, jobs.CompletedSuccess, want)
+		}
+		inServer := job.EndedAt.Sub(job.SubmittedAt)
+
+		// The limit: the same bytes, record by record, COPY'd into a table
+		// like records (same columns, defaults and indexes).
+		for _, q := range []string{`DROP TABLE IF EXISTS records_limit`,
+			`CREATE TABLE records_limit (LIKE records INCLUDING ALL)`, `CHECKPOINT`} {
+			if _, err := db.Pool.Exec(ctx, q); err != nil {
+				b.Fatalf("%s: %v", q, err)
+			}
+		}
+		f, err := os.Open(full)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		src := &recordSource{r: bufio.NewReaderSize(f, 1<<20)}
+		copied, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"records_limit"}, []string{"institution", "record_type", "marc"}, src)
+		limitDur := time.Since(t0)
+		f.Close()
+		if err == nil {
+			err = src.err
+		}
+		if err != nil || copied != int64(records) {
+			b.Fatalf("raw COPY: %d rows, %v", copied, err)
+		}
+		if _, err := db.Pool.Exec(ctx, `DROP TABLE records_limit`); err != nil {
+			b.Fatal(err)
+		}
+
+		rate := float64(records) / dur.Seconds()
+		limit := float64(records) / limitDur.Seconds()
+		fmt.Printf("  setup: build + generate %d + %d records (%.0f MB) %.1fs, pre-import of %d records + vacuum %.1fs | job phases: %s\n",
+			records, records/2, float64(size)/(1<<20), generated.Seconds(), records/2, preDur.Seconds(), phases(job))
+		fmt.Printf("  CLI upload → exit %.1fs; submitted → %s %.1fs (%.0f records/s); raw COPY %.1fs\n",
+			dur.Seconds(), job.Status, inServer.Seconds(), float64(records)/inServer.Seconds(), limitDur.Seconds())
+		b.ReportMetric(rate, "records/s")
+		b.ReportMetric(limit, "limit-records/s")
+		b.ReportMetric(rate/limit, "ratio")
+		b.ReportMetric(0, "ns/op")
+		fmt.Printf("metadata import: %.0f records/s (%.1fM/hour; %d records, half merged, worker concurrency %d) | raw COPY: %.0f records/s | ratio %.2f | peak RSS server %.0f MB, worker %.0f MB | reference (off-peak): %.0f/hour\n",
+			rate, rate*3600/1e6, records, concurrency, limit, rate/limit, serverRSS, workerRSS, referenceImportOffPeak)
+	}
+}
+
+// recordSource streams ISO 2709 records (split at the record terminator)
+// as COPY rows.
+type recordSource struct {
+	r   *bufio.Reader
+	rec []byte
+	err error
+}
+
+func (s *recordSource) Next() bool {
+	line, err := s.r.ReadSlice(0x1D)
+	if err == io.EOF && len(line) == 0 {
+		return false
+	}
+	if err != nil && err != io.EOF {
+		s.err = err
+		return false
+	}
+	s.rec = append(s.rec[:0], line...)
+	return true
+}
+
+func (s *recordSource) Values() ([]any, error) { return []any{institution, "bib", s.rec}, nil }
+
+func (s *recordSource) Err() error { return s.err }

@@ -36,6 +36,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/seed"
 	"github.com/bindery/bindery/pkg/testenv"
 )
 
@@ -1213,4 +1214,75 @@ func TestMetadataImportJazz(t *testing.T) {
 	noFile := c.cli(t, tok, "job", "run", "metadata-import", "--param", "profile=nope", "--file", file)
 	require.NotEqual(t, 0, noFile.code)
 	require.Contains(t, noFile.stderr, `unknown import profile "nope"`)
+}
+
+// TestMetadataImportWorkerKilled: kill -9 the worker while chunks of an
+// import are inside their transactions, start a replacement: the job ends
+// COMPLETED_SUCCESS with every record of the file imported exactly once.
+func TestMetadataImportWorkerKilled(t *testing.T) {
+	c := startCluster(t, clusterOpts{workers: 1})
+	tok := c.staffToken(t, "DEMO")
+	ctx := context.Background()
+	const records = 20000
+	var sources []string
+	for _, s := range seed.MARCSources {
+		sources = append(sources, "../../"+s)
+	}
+	file := filepath.Join(c.dir, "generated.mrc")
+	_, err := seed.MARCFile(file, records, sources...)
+	require.NoError(t, err)
+
+	id := parseID(t, c.mustCLI(t, tok, "job", "run", "metadata-import", "--param", "profile=vendor-bibs", "--file", file))
+	c.waitDoneChunks(t, tok, id, 3)
+
+	// Fault injection: a SHARE lock on records lets chunks read and match
+	// but holds every chunk at its insert, inside its transaction, until the
+	// worker running them is killed.
+	lockTx, err := c.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer lockTx.Rollback(ctx) //nolint:errcheck
+	_, err = lockTx.Exec(ctx, `LOCK TABLE records IN SHARE MODE`)
+	require.NoError(t, err)
+	testenv.Eventually(t, 30*time.Second, "a chunk to wait at its insert into records", func() bool {
+		var waiting int
+		require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 'copy "records"%'`).Scan(&waiting))
+		return waiting > 0
+	})
+	j := c.job(t, tok, id)
+	require.Equal(t, jobs.Running, j.Status)
+	require.Less(t, j.Progress.DoneChunks, j.TotalChunks, "chunks left to do when the worker dies")
+	victim := c.workers[0]
+	t.Logf("job %d: %d of %d chunks done; SIGKILL %s (pid %d)", id, j.Progress.DoneChunks, j.TotalChunks, victim.name, victim.cmd.Process.Pid)
+	victim.killGroup(t)
+	require.Equal(t, -1, victim.exitCode(), "the worker died of the signal")
+	require.NoError(t, lockTx.Rollback(ctx))
+	c.startWorker(t)
+
+	j = c.waitTerminal(t, tok, id, 90*time.Second)
+	require.Equal(t, jobs.CompletedSuccess, j.Status, j.Message)
+	require.Equal(t, map[string]int64{"records_in_file": records, "imported": records}, j.Counters)
+	var maxFence int64
+	require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT max(fence) FROM chunks WHERE job_id = $1`, id).Scan(&maxFence))
+	require.Greater(t, maxFence, int64(1), "the killed worker's chunks were re-admitted")
+
+	// Exactly once: one bib per 001, each from this job, and one report row
+	// per record of the file.
+	var bibs, distinct001, dup001 int
+	require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM records WHERE institution = 'DEMO' AND job_id = $1),
+			(SELECT count(DISTINCT value) FROM record_keys WHERE institution = 'DEMO' AND kind = '001'),
+			(SELECT count(*) FROM (SELECT value FROM record_keys WHERE institution = 'DEMO' AND kind = '001'
+				GROUP BY value HAVING count(*) > 1) d)`, id).Scan(&bibs, &distinct001, &dup001))
+	require.Equal(t, records, bibs)
+	require.Equal(t, records, distinct001)
+	require.Zero(t, dup001, "no 001 held by two bibs")
+	rows := c.report(t, tok, id)
+	require.Len(t, rows, records)
+	seen := map[string]bool{}
+	for _, r := range rows {
+		require.False(t, seen[r[0]], "report row %s twice", r[0])
+		seen[r[0]] = true
+		require.Equal(t, "success", r[1], "%v", r)
+	}
 }

@@ -345,6 +345,7 @@ type parser struct {
 	reuse     bool
 	ownFields []Field
 	ownSubs   []Subfield
+	slab      slab // backing store of the records Read hands out
 }
 
 func (p *parser) reset(ordinal int, off int64) {
@@ -888,21 +889,19 @@ var tagDigits = func() string {
 // it, in one array of fields and one of subfields: new ones, or the parser's own
 // when reusing.
 func (p *parser) materialize(rec *Record, text []byte, shift int, leader Leader) {
-	s := string(text)
+	var s string
 	rec.Leader = leader
 	var fields []Field
 	var subs []Subfield
 	if p.reuse {
+		s = string(text)
 		fields = slices.Grow(p.ownFields[:0], len(p.fields))[:len(p.fields)]
 		subs = slices.Grow(p.ownSubs[:0], len(p.subs))[:len(p.subs)]
 		p.ownFields, p.ownSubs = fields, subs
 	} else {
-		if len(p.fields) > 0 {
-			fields = make([]Field, len(p.fields))
-		}
-		if len(p.subs) > 0 {
-			subs = make([]Subfield, len(p.subs))
-		}
+		s = p.slab.text(text)
+		fields = p.slab.fields(len(p.fields))
+		subs = p.slab.subfields(len(p.subs))
 	}
 	for j, sp := range p.subs {
 		subs[j] = Subfield{Code: sp.code, Value: s[sp.v0-shift : sp.v1-shift]}

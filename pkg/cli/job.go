@@ -59,6 +59,29 @@ func (r *remote) checkOutput(allowed ...string) error {
 	return fmt.Errorf("unknown --output %q (choose %s)", r.output, strings.Join(allowed, ", "))
 }
 
+// parseKV turns repeated name=value flags into a map.
+func parseKV(flag string, pairs []string) (map[string]string, error) {
+	kv := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: expected name=value", flag, p)
+		}
+		kv[k] = v
+	}
+	return kv, nil
+}
+
+// jobClient parses a job id argument and returns it with an API client.
+func (r *remote) jobClient(arg string) (*client.Client, int64, error) {
+	id, err := parseJobID(arg)
+	if err != nil {
+		return nil, 0, err
+	}
+	c, err := r.client()
+	return c, id, err
+}
+
 func parseJobID(s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
@@ -101,13 +124,9 @@ streamed to the server, which stages it with the job in one transaction.`,
 			if err != nil {
 				return err
 			}
-			kv := map[string]string{}
-			for _, p := range params {
-				k, v, ok := strings.Cut(p, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--param %q: expected name=value", p)
-				}
-				kv[k] = v
+			kv, err := parseKV("param", params)
+			if err != nil {
+				return err
 			}
 			var job *jobs.Job
 			if file != "" {
@@ -206,11 +225,7 @@ func newJobShowCmd(env *Env) *cobra.Command {
 			if err := r.checkOutput("table", "json"); err != nil {
 				return err
 			}
-			id, err := parseJobID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := r.client()
+			c, id, err := r.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -294,11 +309,7 @@ func newJobAbortCmd(env *Env) *cobra.Command {
 		Short: "Abort a job; what it committed stays, and is in its report",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseJobID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := r.client()
+			c, id, err := r.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -326,11 +337,7 @@ func newJobReportCmd(env *Env) *cobra.Command {
 			if err := r.checkOutput("table", "csv", "json"); err != nil {
 				return err
 			}
-			id, err := parseJobID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := r.client()
+			c, id, err := r.jobClient(args[0])
 			if err != nil {
 				return err
 			}

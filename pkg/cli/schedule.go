@@ -141,13 +141,9 @@ func newScheduleSetCmd(env *Env) *cobra.Command {
 			if chosen != 1 {
 				return fmt.Errorf("give exactly one of --every-hours, --daily, --weekly, --monthly")
 			}
-			kv := map[string]string{}
-			for _, p := range params {
-				k, v, ok := strings.Cut(p, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--param %q: expected name=value", p)
-				}
-				kv[k] = v
+			kv, err := parseKV("param", params)
+			if err != nil {
+				return err
 			}
 			c, err := r.client()
 			if err != nil {

@@ -25,11 +25,7 @@ estimated finish time. Otherwise (a pipe, a log) prints one plain line per
 change. Exits 0 when the job ends COMPLETED_SUCCESS or COMPLETED_WARNING, 1 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseJobID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := r.client()
+			c, id, err := r.jobClient(args[0])
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -20,13 +19,9 @@ Systems integrating with Bindery POST the same to /api/v1/events.`,
   bindery event po.submitted --field po_line=POL-1234`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			payload := map[string]string{}
-			for _, f := range fields {
-				k, v, ok := strings.Cut(f, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--field %q: expected name=value", f)
-				}
-				payload[k] = v
+			payload, err := parseKV("field", fields)
+			if err != nil {
+				return err
 			}
 			c, err := r.client()
 			if err != nil {
@@ -58,11 +53,7 @@ func newJobRerunCmd(env *Env) *cobra.Command {
 		Short: "Run a finished job again with the same type and parameters; prints the new id",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseJobID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := r.client()
+			c, id, err := r.jobClient(args[0])
 			if err != nil {
 				return err
 			}

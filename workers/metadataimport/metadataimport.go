@@ -85,6 +85,7 @@ type item struct {
 	raw      []byte // the incoming record as staged
 	keys     []catalog.Key
 	warnings string
+	invalid  bool // rejected as read: unreadable or invalid
 
 	counter    string // one of the counters above
 	outcome    string // report outcome
@@ -120,23 +121,39 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 	if err != nil {
 		return err
 	}
-	found, err := lookup(ctx, tx, job.Institution, p, items)
-	if err != nil {
-		return err
-	}
-	targets, err := lockCandidates(ctx, tx, job.Institution, found)
-	if err != nil {
-		return err
-	}
-	created := map[catalog.Key][]*target{} // keys of records this chunk creates
-	for _, it := range items {
-		if err := ctx.Err(); err != nil {
+	for {
+		found, err := lookup(ctx, tx, job.Institution, p, items)
+		if err != nil {
 			return err
 		}
-		if it.counter == Rejected {
-			continue
+		targets, err := lockCandidates(ctx, tx, job.Institution, found)
+		if err != nil {
+			return err
 		}
-		decide(it, p, found, targets, created)
+		created := map[catalog.Key][]*target{} // keys of records this chunk creates
+		for _, it := range items {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if it.invalid {
+				continue
+			}
+			it.undecide()
+			decide(it, p, found, targets, created)
+		}
+		if dryRun {
+			break
+		}
+		// A concurrent chunk may be creating a record with a key this one
+		// is about to create: claim the keys (waiting for such a chunk to
+		// end) and, if it created one, decide again with it in the catalog.
+		raced, err := claim(ctx, tx, job.Institution, p, items, found)
+		if err != nil {
+			return err
+		}
+		if !raced {
+			break
+		}
 	}
 	if !dryRun {
 		if err := write(ctx, tx, job, p, items); err != nil {
@@ -168,16 +185,19 @@ func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *co
 		items = append(items, it)
 		if stageErr != "" {
 			it.reject("unreadable: " + stageErr)
+			it.invalid = true
 			continue
 		}
 		rec, err := marc.Unmarshal(it.raw)
 		if err != nil {
 			it.reject("unreadable: " + err.Error())
+			it.invalid = true
 			continue
 		}
 		it.rec, it.cn = rec, strings.TrimSpace(rec.ControlNumber())
 		if reason := invalid(rec, p.RecordType); reason != "" {
 			it.reject(reason)
+			it.invalid = true
 			continue
 		}
 		it.keys = catalog.Keys(rec)
@@ -187,6 +207,83 @@ func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *co
 
 func (it *item) reject(reason string) {
 	it.counter, it.outcome, it.reason = Rejected, jobs.OutcomeError, reason
+}
+
+// undecide forgets a previous decision on a valid record.
+func (it *item) undecide() {
+	it.counter, it.outcome, it.reason, it.method, it.candidates, it.target = "", "", "", "", nil, nil
+}
+
+// claim claims the match keys (of the profile's methods) of the records the
+// chunk is about to create, in one sorted INSERT into record_key_claims,
+// whose unique index makes it wait for any concurrent transaction that
+// claimed one of them, and deletes the claims again (the index entries keep
+// others waiting until this transaction ends). Then it looks the keys up
+// again: raced is true when a record with one of them, unknown to the
+// decision (found), was committed in the meantime, and the chunk must decide
+// again.
+//
+// Why claims and not the alternatives: an advisory lock per key needs a
+// lock-table entry per key (thousands per chunk, several chunks at once:
+// "out of shared memory" at default settings), and bucketing keys into few
+// locks serializes every chunk that creates records; a unique index on
+// record_keys would make 001 unique per institution, which catalogs do not
+// promise (import_new on multiple matches, profiles that do not match on
+// 001, bibs and authorities sharing a number) and would turn a race into a
+// failed chunk. A claim conflicts only where two transactions create
+// records sharing a key, which is exactly the race.
+func claim(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, items []*item, found map[catalog.Key][]int64) (raced bool, err error) {
+	var kinds, values []string
+	seen := map[catalog.Key]bool{}
+	for _, it := range items {
+		if it.target == nil || !it.target.isNew || it.counter != Imported {
+			continue
+		}
+		for _, k := range it.target.keys {
+			if slices.Contains(p.Match, k.Kind) && !seen[k] {
+				seen[k] = true
+				kinds, values = append(kinds, k.Kind), append(values, k.Value)
+			}
+		}
+	}
+	if len(kinds) == 0 {
+		return false, nil
+	}
+	// Sorted, so two chunks claiming overlapping keys cannot deadlock.
+	_, err = tx.Exec(ctx, `INSERT INTO record_key_claims (institution, kind, value)
+		SELECT $1, q.kind, q.value FROM unnest($2::text[], $3::text[]) AS q(kind, value)
+		ORDER BY q.kind, q.value
+		ON CONFLICT DO NOTHING`, institution, kinds, values)
+	if err != nil {
+		return false, fmt.Errorf("claim match keys: %w", err)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM record_key_claims
+		WHERE institution = $1 AND (kind, value) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, institution, kinds, values)
+	if err != nil {
+		return false, fmt.Errorf("release match key claims: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT q.kind, q.value, k.record_id
+		FROM unnest($2::text[], $3::text[]) AS q(kind, value)
+		JOIN record_keys k ON k.institution = $1 AND k.kind = q.kind AND k.value = q.value
+		JOIN records r ON r.id = k.record_id AND r.record_type = $4 AND NOT r.deleted`,
+		institution, kinds, values, p.RecordType)
+	if err != nil {
+		return false, fmt.Errorf("match lookup after claims: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k catalog.Key
+		var id int64
+		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
+			return false, err
+		}
+		// Records the decision already knew (import_new on multiple
+		// matches creates a record beside them) are no race.
+		if !slices.Contains(found[k], id) {
+			raced = true
+		}
+	}
+	return raced, rows.Err()
 }
 
 // invalid says why a record may not be imported as recordType, or "".

@@ -1,11 +1,14 @@
 package metadataimport_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -14,6 +17,7 @@ import (
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/marc"
+	"github.com/bindery/bindery/pkg/seed"
 	"github.com/bindery/bindery/pkg/staging"
 	"github.com/bindery/bindery/pkg/testenv"
 	"github.com/bindery/bindery/workers/metadataimport"
@@ -318,4 +322,61 @@ func TestPlanWithoutFileFails(t *testing.T) {
 		return metadataimport.Kind{}.Plan(ctx, tx, job, 100)
 	})
 	require.ErrorIs(t, err, metadataimport.ErrNoFile)
+}
+
+// TestConcurrentChunksCreateOnce: two chunks holding the same record run at
+// once; the one that comes second waits on the first's claim on its match
+// keys and merges into the record the first created instead of creating it
+// again.
+func TestConcurrentChunksCreateOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil)
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = seed.WriteMARC(&buf, templates, 3)
+	require.NoError(t, err)
+	first, err := strconv.Atoi(string(buf.Bytes()[:5])) // leader/00-04: record length
+	require.NoError(t, err)
+	file := append(bytes.Clone(buf.Bytes()), buf.Bytes()[:first]...) // records 1, 2, 3, 1
+
+	store := jobs.NewStore(db.Pool)
+	var job *jobs.Job
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": false}, PriorityClass: "default"}, nil)
+		if err != nil {
+			return err
+		}
+		_, err = staging.Stage(ctx, tx, job.ID, bytes.NewReader(file), p)
+		return err
+	}))
+	kind := metadataimport.Kind{}
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 2) }))
+	chunks, err := store.JobChunks(ctx, job.ID, "pending")
+	require.NoError(t, err)
+	require.Len(t, chunks, 2)
+
+	tx1, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx1.Rollback(ctx) //nolint:errcheck
+	var res1, res2 jobs.ChunkResult
+	require.NoError(t, kind.Process(ctx, tx1, job, chunks[0], &res1))
+	done := make(chan error, 1)
+	go func() {
+		done <- pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Process(ctx, tx, job, chunks[1], &res2) })
+	}()
+	testenv.Eventually(t, 10*time.Second, "the second chunk to wait on the first one's claims", func() bool {
+		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE '%record_key_claims%'`) > 0
+	})
+	require.NoError(t, tx1.Commit(ctx))
+	require.NoError(t, <-done)
+
+	require.Equal(t, map[string]int64{"records_in_file": 2, "imported": 2}, res1.Counters)
+	require.Equal(t, map[string]int64{"records_in_file": 2, "imported": 1, "merged": 1}, res2.Counters)
+	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE institution = $1`, institution))
+	require.Zero(t, count(t, db, `SELECT count(*) FROM record_key_claims`), "claims do not outlive their transaction")
 }

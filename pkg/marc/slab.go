@@ -12,6 +12,18 @@ type slab struct {
 	buf  []byte // unused tail of the current text block; never rewritten
 	flds []Field
 	subs []Subfield
+	// Sizes of the last blocks: each new block doubles up to the slab
+	// constants, so a reader of one record (Unmarshal) allocates what that
+	// record needs, not a block for hundreds.
+	textN, fldN, subN int
+}
+
+// slabBlock is the next block size: double the last, at least need, at most
+// limit unless need is more.
+func slabBlock(last *int, need, limit int) int {
+	n := min(max(2*(*last), need), max(limit, need))
+	*last = n
+	return n
 }
 
 const (
@@ -27,7 +39,7 @@ func (s *slab) text(b []byte) string {
 		return ""
 	}
 	if len(b) > cap(s.buf)-len(s.buf) {
-		s.buf = make([]byte, 0, max(slabText, len(b)))
+		s.buf = make([]byte, 0, slabBlock(&s.textN, len(b), slabText))
 	}
 	off := len(s.buf)
 	s.buf = append(s.buf, b...)
@@ -39,7 +51,7 @@ func (s *slab) fields(n int) []Field {
 		return nil
 	}
 	if n > len(s.flds) {
-		s.flds = make([]Field, max(slabFields, n))
+		s.flds = make([]Field, slabBlock(&s.fldN, n, slabFields))
 	}
 	out := s.flds[:n:n]
 	s.flds = s.flds[n:]
@@ -51,7 +63,7 @@ func (s *slab) subfields(n int) []Subfield {
 		return nil
 	}
 	if n > len(s.subs) {
-		s.subs = make([]Subfield, max(slabSubfields, n))
+		s.subs = make([]Subfield, slabBlock(&s.subN, n, slabSubfields))
 	}
 	out := s.subs[:n:n]
 	s.subs = s.subs[n:]

@@ -105,10 +105,10 @@ func newJobCmd(env *Env) *cobra.Command {
 func newJobRunCmd(env *Env) *cobra.Command {
 	r := &remote{env: env}
 	var params []string
-	var wait bool
+	var wait, dryRun bool
 	var file string
 	cmd := &cobra.Command{
-		Use:   "run TYPE [--param k=v]... [--file PATH] [--wait]",
+		Use:   "run TYPE [--param k=v]... [--file PATH] [--dry-run] [--wait]",
 		Short: "Submit a job and print its id",
 		Long: `Submits a job of TYPE for the token's institution and prints the new job's id.
 With --wait it follows the job like "job watch" and exits 0 when the job ends
@@ -127,6 +127,9 @@ streamed to the server, which stages it with the job in one transaction.`,
 			kv, err := parseKV("param", params)
 			if err != nil {
 				return err
+			}
+			if dryRun {
+				kv["dry_run"] = "true"
 			}
 			var job *jobs.Job
 			if file != "" {
@@ -157,6 +160,7 @@ streamed to the server, which stages it with the job in one transaction.`,
 	r.flags(cmd)
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "job parameter name=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the job until it ends; exit 1 unless it succeeded")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "the same as --param dry_run=true (metadata-import: report what would change, field by field for merges and overlays, and change nothing)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the job's input file (metadata-import: a MARC 21 or MARCXML file; - for standard input)")
 	return cmd
 }

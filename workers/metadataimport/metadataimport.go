@@ -86,6 +86,7 @@ type item struct {
 	keys     []catalog.Key
 	warnings string
 	invalid  bool // rejected as read: unreadable or invalid
+	diff     []string // dry run: what a merge or overlay would change
 
 	counter    string // one of the counters above
 	outcome    string // report outcome
@@ -139,7 +140,7 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 				continue
 			}
 			it.undecide()
-			decide(it, p, found, targets, created)
+			decide(it, p, found, targets, created, dryRun)
 		}
 		if dryRun {
 			break
@@ -211,7 +212,7 @@ func (it *item) reject(reason string) {
 
 // undecide forgets a previous decision on a valid record.
 func (it *item) undecide() {
-	it.counter, it.outcome, it.reason, it.method, it.candidates, it.target = "", "", "", "", nil, nil
+	it.counter, it.outcome, it.reason, it.method, it.candidates, it.target, it.diff = "", "", "", "", nil, nil, nil
 }
 
 // claim claims the match keys (of the profile's methods) of the records the
@@ -371,8 +372,9 @@ func lockCandidates(ctx context.Context, tx pgx.Tx, institution string, found ma
 	return targets, rows.Err()
 }
 
-// decide matches one record and applies the profile's action in memory.
-func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, targets map[int64]*target, created map[catalog.Key][]*target) {
+// decide matches one record and applies the profile's action in memory;
+// with diff, it keeps the field-level change of a merge or overlay.
+func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, targets map[int64]*target, created map[catalog.Key][]*target, diff bool) {
 	var cands []*target
 	for _, m := range p.Match {
 		for _, k := range it.keys {
@@ -411,6 +413,15 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 		it.target, it.counter, it.outcome = cands[0], Skipped, jobs.OutcomeSkipped
 	case p.OnSingleMatch == "overlay":
 		t := cands[0]
+		if diff {
+			before := t.rec
+			if before == nil {
+				before, _ = marc.Unmarshal(t.marc)
+			}
+			if before != nil {
+				it.diff = catalog.Diff(before, it.rec)
+			}
+		}
 		t.rec, t.marc, t.keys, t.changed = it.rec, it.raw, it.keys, true
 		it.target, it.counter, it.outcome = t, Overlaid, jobs.OutcomeSuccess
 	default: // merge
@@ -428,6 +439,9 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 		if err != nil {
 			it.reject(fmt.Sprintf("cannot merge into %d: %v", t.id, err))
 			return
+		}
+		if diff {
+			it.diff = catalog.Diff(t.rec, merged)
 		}
 		t.rec, t.marc, t.keys, t.changed = merged, raw, catalog.Keys(merged), true
 		it.target, it.counter, it.outcome = t, Merged, jobs.OutcomeSuccess
@@ -554,6 +568,25 @@ func (t *target) String() string {
 	return strconv.FormatInt(t.id, 10)
 }
 
+// maxDiff bounds the diff a report row carries.
+const maxDiff = 2000
+
+// diffText is a dry run's field-level diff for the report: "; fields:
+// -245 10 $aOld | +245 10 $aNew", or "; no field changes".
+func diffText(it *item, dryRun bool) string {
+	if !dryRun {
+		return ""
+	}
+	if len(it.diff) == 0 {
+		return "; no field changes"
+	}
+	d := strings.Join(it.diff, " | ")
+	if len(d) > maxDiff {
+		d = strings.ToValidUTF8(d[:maxDiff], "") + fmt.Sprintf("… (%d field changes)", len(it.diff))
+	}
+	return "; fields: " + d
+}
+
 func message(it *item, dryRun bool) string {
 	var m string
 	would := ""
@@ -573,9 +606,9 @@ func message(it *item, dryRun bool) string {
 			m += fmt.Sprintf(" (matched %s on %s; on_multiple_matches: import_new)", ids(it.candidates), it.method)
 		}
 	case Merged:
-		m = fmt.Sprintf("%smerged into %s (matched on %s)", would, it.target, it.method)
+		m = fmt.Sprintf("%smerged into %s (matched on %s)", would, it.target, it.method) + diffText(it, dryRun)
 	case Overlaid:
-		m = fmt.Sprintf("%soverlaid on %s (matched on %s)", would, it.target, it.method)
+		m = fmt.Sprintf("%soverlaid on %s (matched on %s)", would, it.target, it.method) + diffText(it, dryRun)
 	case Skipped:
 		m = fmt.Sprintf("matched %s on %s; skipped (on_single_match: skip)", it.target, it.method)
 	case MultiMatch:

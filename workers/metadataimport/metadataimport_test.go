@@ -3,6 +3,7 @@ package metadataimport_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	shipped "github.com/bindery/bindery/config"
+	"github.com/bindery/bindery/pkg/catalog"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/marc"
@@ -50,11 +52,17 @@ type run struct {
 
 func importFile(t *testing.T, db *testenv.Database, p *config.ImportProfile, file string, dryRun bool) run {
 	t.Helper()
-	ctx := context.Background()
-	store := jobs.NewStore(db.Pool)
 	f, err := os.Open(filepath.Join("../../testdata/marc", file))
 	require.NoError(t, err)
 	defer f.Close()
+	return importReader(t, db, p, f, dryRun)
+}
+
+func importReader(t *testing.T, db *testenv.Database, p *config.ImportProfile, f io.Reader, dryRun bool) run {
+	t.Helper()
+	ctx := context.Background()
+	store := jobs.NewStore(db.Pool)
+	var err error
 	var job *jobs.Job
 	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
@@ -379,4 +387,34 @@ func TestConcurrentChunksCreateOnce(t *testing.T) {
 	require.Equal(t, map[string]int64{"records_in_file": 2, "imported": 1, "merged": 1}, res2.Counters)
 	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE institution = $1`, institution))
 	require.Zero(t, count(t, db, `SELECT count(*) FROM record_key_claims`), "claims do not outlive their transaction")
+}
+
+// TestDryRunDiff: a dry run reports, for each merge, the fields it would
+// remove and add, and changes nothing.
+func TestDryRunDiff(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	// Record i of both files has the same 001, 035 and ISBN, from another template.
+	var a, b bytes.Buffer
+	_, err = seed.WriteMARC(&a, templates[:5], 5)
+	require.NoError(t, err)
+	_, err = seed.WriteMARC(&b, templates[5:10], 5)
+	require.NoError(t, err)
+	p := profile(t, "vendor-bibs", nil)
+	require.Equal(t, int64(5), importReader(t, db, p, &a, false).counters["imported"])
+	before := count(t, db, `SELECT sum(version) FROM records`)
+
+	r := importReader(t, db, p, &b, true)
+	require.Equal(t, map[string]int64{"records_in_file": 5, "merged": 5}, r.counters)
+	require.Equal(t, before, count(t, db, `SELECT sum(version) FROM records`), "a dry run changes nothing")
+	require.Zero(t, count(t, db, `SELECT count(*) FROM record_versions`))
+	title := func(r *marc.Record) string { return catalog.FieldString(r.FirstField("245")) }
+	for i, row := range r.rows {
+		require.Contains(t, row.Message, "would be merged into 99")
+		require.Contains(t, row.Message, "-"+title(templates[i]), "row %d", i)
+		require.Contains(t, row.Message, "+"+title(templates[5+i]), "row %d", i)
+	}
+	t.Log(r.rows[0].Message)
 }

@@ -100,7 +100,7 @@ func startSpine(b *testing.B, dbURL string, ropt asynq.RedisConnOpt, cat *pkgcon
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	open := func() *pgxpool.Pool {
-		p, err := pgconn.Open(ctx, dbURL, false)
+		p, err := pgconn.Open(ctx, dbURL, false, int32(concurrency)+2)
 		if err != nil {
 			b.Fatal(err)
 		}

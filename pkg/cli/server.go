@@ -133,7 +133,10 @@ commit; the rest roll back and are re-run elsewhere.`,
 			if err != nil {
 				return err
 			}
-			pool, err := b.pool(ctx, false)
+			// Every chunk holds a connection for its whole transaction; two
+			// more keep heartbeats and start markers from starving behind
+			// chunks that wait on locks (a starved heartbeat reads as death).
+			pool, err := b.poolOf(ctx, false, int32(concurrency)+2)
 			if err != nil {
 				return err
 			}

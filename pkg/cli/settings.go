@@ -88,7 +88,12 @@ func fileExists(p string) bool {
 }
 
 func (b *backend) pool(ctx context.Context, create bool) (*pgxpool.Pool, error) {
-	return pgconn.Open(ctx, b.pick(b.databaseURL, "BINDERY_DATABASE_URL", DefaultDatabaseURL), create)
+	return b.poolOf(ctx, create, 0)
+}
+
+// poolOf opens a pool of at least minConns connections.
+func (b *backend) poolOf(ctx context.Context, create bool, minConns int32) (*pgxpool.Pool, error) {
+	return pgconn.Open(ctx, b.pick(b.databaseURL, "BINDERY_DATABASE_URL", DefaultDatabaseURL), create, minConns)
 }
 
 func (b *backend) redis() (asynq.RedisConnOpt, error) {

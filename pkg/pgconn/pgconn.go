@@ -13,12 +13,15 @@ import (
 )
 
 // Open connects to url; when create is set and the database does not exist,
-// it is created first (through the server's "postgres" database).
-func Open(ctx context.Context, url string, create bool) (*pgxpool.Pool, error) {
+// it is created first (through the server's "postgres" database). minConns,
+// when above the pool's size (pgx: the number of CPUs, or pool_max_conns in
+// the URL), raises it.
+func Open(ctx context.Context, url string, create bool, minConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
 	}
+	cfg.MaxConns = max(cfg.MaxConns, minConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
@@ -30,7 +33,7 @@ func Open(ctx context.Context, url string, create bool) (*pgxpool.Pool, error) {
 		if err := createDatabase(ctx, cfg.ConnConfig); err != nil {
 			return nil, err
 		}
-		return Open(ctx, url, false)
+		return Open(ctx, url, false, minConns)
 	}
 	if err != nil {
 		pool.Close()

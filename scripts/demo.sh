@@ -27,7 +27,7 @@ step "Schema and demo data ($LOANS loans for institution DEMO)"
 $BIN migrate up
 $BIN seed demo --institution DEMO --loans "$LOANS" --reset
 
-step "A staff token for DEMO"
+step "An operator token for DEMO (staff tokens run jobs too; operators also see the dashboard)"
 BINDERY_TOKEN=$($BIN token create --institution DEMO --role operator --user demo-librarian)
 export BINDERY_TOKEN
 

@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 BIN := bin/bindery
 GO ?= go
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.2.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 30s
 
 .PHONY: help services build demo test test-race bench lint fuzz clean

@@ -85,7 +85,7 @@ type item struct {
 	raw      []byte // the incoming record as staged
 	keys     []catalog.Key
 	warnings string
-	invalid  bool // rejected as read: unreadable or invalid
+	invalid  bool     // rejected as read: unreadable or invalid
 	diff     []string // dry run: what a merge or overlay would change
 
 	counter    string // one of the counters above
@@ -478,10 +478,10 @@ func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfil
 		for i, t := range news {
 			t.id = ids[i]
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "institution", "record_type", "marc", "title", "job_id"},
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "institution", "record_type", "marc", "title", "job_id", "created_by_job"},
 			pgx.CopyFromSlice(len(news), func(i int) ([]any, error) {
 				t := news[i]
-				return []any{t.id, job.Institution, p.RecordType, t.marc, title(t.rec, p.RecordType), job.ID}, nil
+				return []any{t.id, job.Institution, p.RecordType, t.marc, title(t.rec, p.RecordType), job.ID, job.ID}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("insert records: %w", err)

@@ -1,0 +1,173 @@
+// Package importrevert is the Revert Import job: it puts the catalog back as
+// it was before one Metadata Import — records the import created are
+// deleted, records it merged or overlaid get their previous version back —
+// and refuses, naming the records, when a later job has changed any of them.
+package importrevert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/catalog"
+	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/marc"
+)
+
+// TypeID is the job type's id in the catalog.
+const TypeID = "import-revert"
+
+// Counter names.
+const (
+	Deleted  = "records_deleted"
+	Restored = "records_restored"
+	Refused  = "records_refused"
+)
+
+// Kind implements jobs.Kind.
+type Kind struct{}
+
+var _ jobs.Kind = Kind{}
+
+func target(job *jobs.Job) int64 {
+	if v, ok := job.Params["job"].(float64); ok {
+		return int64(v)
+	}
+	return 0
+}
+
+// affected selects the records the target import created or changed.
+const affected = `SELECT id AS key FROM records WHERE created_by_job = $1 AND institution = $2
+	UNION SELECT v.record_id FROM record_versions v JOIN records r ON r.id = v.record_id
+	WHERE v.job_id = $1 AND r.institution = $2`
+
+// Plan checks the import can be reverted as a whole and plans its records.
+func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) error {
+	x := target(job)
+	var typ, inst string
+	var status jobs.Status
+	var params map[string]any
+	err := tx.QueryRow(ctx, `SELECT type, institution, status, params FROM jobs WHERE id = $1`, x).Scan(&typ, &inst, &status, &params)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || (err == nil && inst != job.Institution):
+		return fmt.Errorf("job %d not found", x)
+	case err != nil:
+		return err
+	case typ != "metadata-import":
+		return fmt.Errorf("job %d is a %s job; only a metadata-import can be reverted", x, typ)
+	case !status.Terminal():
+		return fmt.Errorf("job %d is %s; wait until it ends", x, status)
+	case params["dry_run"] == true:
+		return fmt.Errorf("job %d was a dry run; it changed nothing", x)
+	}
+	rows, err := tx.Query(ctx, `SELECT r.id, coalesce(r.job_id, 0) FROM records r WHERE r.id IN (`+affected+`)
+		AND r.job_id IS DISTINCT FROM $1 ORDER BY r.id LIMIT 21`, x, job.Institution)
+	if err != nil {
+		return err
+	}
+	type changed struct{ id, by int64 }
+	later, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (changed, error) {
+		var c changed
+		return c, r.Scan(&c.id, &c.by)
+	})
+	if err != nil {
+		return err
+	}
+	if len(later) > 0 {
+		var names []string
+		for i, c := range later {
+			if i == 20 {
+				names = append(names, "…")
+				break
+			}
+			names = append(names, fmt.Sprintf("%d (by job %d)", c.id, c.by))
+		}
+		return fmt.Errorf("refused: records changed by a later job since job %d: %s", x, strings.Join(names, ", "))
+	}
+	return jobs.PlanRanges(ctx, tx, job.ID, chunkSize, affected, x, job.Institution)
+}
+
+// Process deletes or restores the chunk's records, re-checking each one.
+func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
+	x := target(job)
+	rows, err := tx.Query(ctx, `SELECT r.id, r.record_type, coalesce(r.job_id, 0), coalesce(r.created_by_job = $1, false), r.version, r.marc,
+			(SELECT v.marc FROM record_versions v WHERE v.record_id = r.id AND v.job_id = $1 ORDER BY v.version LIMIT 1)
+		FROM records r WHERE r.id BETWEEN $2 AND $3 AND r.institution = $4 AND r.id IN (`+strings.ReplaceAll(affected, "$2", "$4")+`)
+		ORDER BY r.id FOR UPDATE OF r`, x, c.Lo, c.Hi, job.Institution)
+	if err != nil {
+		return err
+	}
+	type rec struct {
+		id              int64
+		recordType      string
+		lastJob         int64
+		created         bool
+		version         int
+		current, before []byte
+	}
+	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rec, error) {
+		var x rec
+		return x, r.Scan(&x.id, &x.recordType, &x.lastJob, &x.created, &x.version, &x.current, &x.before)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id := fmt.Sprint(r.id)
+		switch {
+		case r.lastJob != x:
+			res.Count(Refused, 1)
+			res.Report(id, jobs.OutcomeError, fmt.Sprintf("changed by job %d since; not reverted", r.lastJob))
+		case r.created:
+			if _, err := tx.Exec(ctx, `DELETE FROM records WHERE id = $1`, r.id); err != nil {
+				return err
+			}
+			res.Count(Deleted, 1)
+			res.Report(id, jobs.OutcomeSuccess, fmt.Sprintf("deleted (created by job %d)", x))
+		default:
+			if err := restore(ctx, tx, job, r.id, r.recordType, r.version, r.current, r.before); err != nil {
+				return fmt.Errorf("record %d: %w", r.id, err)
+			}
+			res.Count(Restored, 1)
+			res.Report(id, jobs.OutcomeSuccess, fmt.Sprintf("restored to its version before job %d", x))
+		}
+	}
+	return nil
+}
+
+// restore writes back the version before the import, keeping the current
+// one as a version of this revert job (so a revert can be reverted too).
+func restore(ctx context.Context, tx pgx.Tx, job *jobs.Job, id int64, recordType string, version int, current, before []byte) error {
+	rec, err := marc.Unmarshal(before)
+	if err != nil {
+		return fmt.Errorf("stored previous version unreadable: %w", err)
+	}
+	title := catalog.Title(rec)
+	if recordType == "authority" {
+		title = catalog.Heading(rec)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO record_versions (record_id, version, job_id, marc) VALUES ($1, $2, $3, $4)`,
+		id, version, job.ID, current); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE records SET marc = $2, title = $3, version = version + 1, updated_at = now(), job_id = $4
+		WHERE id = $1`, id, before, title, job.ID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = $1`, id); err != nil {
+		return err
+	}
+	for _, k := range catalog.Keys(rec) {
+		if _, err := tx.Exec(ctx, `INSERT INTO record_keys (record_id, institution, kind, value) VALUES ($1, $2, $3, $4)`,
+			id, job.Institution, k.Kind, k.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

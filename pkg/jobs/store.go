@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -310,11 +309,4 @@ func (s *Store) Finish(ctx context.Context, tx pgx.Tx, id int64, counters map[st
 	}
 	_, err = tx.Exec(ctx, `UPDATE jobs SET counters = $2, alerts = $3 WHERE id = $1`, id, c, alerts)
 	return err
-}
-
-// Now returns the database clock, the one clock every process agrees on.
-func (s *Store) Now(ctx context.Context) (time.Time, error) {
-	var t time.Time
-	err := s.Pool.QueryRow(ctx, `SELECT now()`).Scan(&t)
-	return t, err
 }

@@ -49,13 +49,21 @@ func (s *Store) Admit(ctx context.Context, jobID int64, n int) ([]Chunk, error) 
 // the delivery is stale (re-admitted since, already done, or its job no
 // longer runs).
 func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE chunks SET started_at = now(), worker_id = $4
-		WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'
-		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'RUNNING')`, c.JobID, c.Seq, c.Fence, workerID)
-	if err != nil {
-		return false, err
-	}
-	return tag.RowsAffected() == 1, nil
+	var started bool
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// The marker need not survive a PostgreSQL crash (the reconciler
+		// then finds the chunk by its missing task), so its commit does not
+		// wait for the disk.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE chunks SET started_at = now(), worker_id = $4
+			WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'
+			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'RUNNING')`, c.JobID, c.Seq, c.Fence, workerID)
+		started = tag.RowsAffected() == 1
+		return err
+	})
+	return started, err
 }
 
 // CommitChunk marks the chunk done inside tx, with its counters and report

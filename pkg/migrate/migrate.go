@@ -79,7 +79,13 @@ func All() ([]Migration, error) {
 	return out, nil
 }
 
-func withLock(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Conn) error) error {
+// withState runs fn under the migration lock with every embedded migration
+// and the versions already applied.
+func withState(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Conn, all []Migration, have map[int]time.Time) error) error {
+	all, err := All()
+	if err != nil {
+		return err
+	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -93,7 +99,11 @@ func withLock(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Con
 		version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return fn(conn)
+	have, err := applied(ctx, conn)
+	if err != nil {
+		return err
+	}
+	return fn(conn, all, have)
 }
 
 func applied(ctx context.Context, conn *pgxpool.Conn) (map[int]time.Time, error) {
@@ -113,31 +123,31 @@ func applied(ctx context.Context, conn *pgxpool.Conn) (map[int]time.Time, error)
 	return out, rows.Err()
 }
 
-// Up applies every migration not yet applied and returns those it applied.
-func Up(ctx context.Context, pool *pgxpool.Pool) ([]Migration, error) {
-	all, err := All()
-	if err != nil {
-		return nil, err
-	}
-	var done []Migration
-	err = withLock(ctx, pool, func(conn *pgxpool.Conn) error {
-		have, err := applied(ctx, conn)
-		if err != nil {
+// run executes one migration's SQL and its bookkeeping in one transaction.
+func run(ctx context.Context, conn *pgxpool.Conn, m Migration, direction, sql, bookkeeping string, args ...any) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sql); err != nil {
 			return err
 		}
+		_, err := tx.Exec(ctx, bookkeeping, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %s %04d_%s: %w", direction, m.Version, m.Name, err)
+	}
+	return nil
+}
+
+// Up applies every migration not yet applied and returns those it applied.
+func Up(ctx context.Context, pool *pgxpool.Pool) ([]Migration, error) {
+	var done []Migration
+	err := withState(ctx, pool, func(conn *pgxpool.Conn, all []Migration, have map[int]time.Time) error {
 		for _, m := range all {
 			if _, ok := have[m.Version]; ok {
 				continue
 			}
-			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, m.Up); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+			if err := run(ctx, conn, m, "up", m.Up, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
 				return err
-			})
-			if err != nil {
-				return fmt.Errorf("migrate: up %04d_%s: %w", m.Version, m.Name, err)
 			}
 			done = append(done, m)
 		}
@@ -148,30 +158,15 @@ func Up(ctx context.Context, pool *pgxpool.Pool) ([]Migration, error) {
 
 // Down rolls back the most recent steps applied migrations.
 func Down(ctx context.Context, pool *pgxpool.Pool, steps int) ([]Migration, error) {
-	all, err := All()
-	if err != nil {
-		return nil, err
-	}
 	var done []Migration
-	err = withLock(ctx, pool, func(conn *pgxpool.Conn) error {
-		have, err := applied(ctx, conn)
-		if err != nil {
-			return err
-		}
+	err := withState(ctx, pool, func(conn *pgxpool.Conn, all []Migration, have map[int]time.Time) error {
 		for i := len(all) - 1; i >= 0 && len(done) < steps; i-- {
 			m := all[i]
 			if _, ok := have[m.Version]; !ok {
 				continue
 			}
-			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, m.Down); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.Version)
+			if err := run(ctx, conn, m, "down", m.Down, `DELETE FROM schema_migrations WHERE version = $1`, m.Version); err != nil {
 				return err
-			})
-			if err != nil {
-				return fmt.Errorf("migrate: down %04d_%s: %w", m.Version, m.Name, err)
 			}
 			done = append(done, m)
 		}
@@ -182,16 +177,8 @@ func Down(ctx context.Context, pool *pgxpool.Pool, steps int) ([]Migration, erro
 
 // Status lists every migration and when it was applied (nil: pending).
 func Status(ctx context.Context, pool *pgxpool.Pool) ([]State, error) {
-	all, err := All()
-	if err != nil {
-		return nil, err
-	}
 	var out []State
-	err = withLock(ctx, pool, func(conn *pgxpool.Conn) error {
-		have, err := applied(ctx, conn)
-		if err != nil {
-			return err
-		}
+	err := withState(ctx, pool, func(_ *pgxpool.Conn, all []Migration, have map[int]time.Time) error {
 		for _, m := range all {
 			s := State{Migration: m}
 			if at, ok := have[m.Version]; ok {

@@ -90,11 +90,11 @@ func New(d Deps) (*Server, error) {
 
 	s.mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
 	s.mux.Handle("GET /api/v1/job-types", s.authed(s.jobTypes))
-	s.mux.Handle("POST /api/v1/jobs", s.authed(s.submit))
-	s.mux.Handle("POST "+UploadPath, s.authed(s.upload))
+	s.mux.Handle("POST /api/v1/jobs", s.acting(s.submit))
+	s.mux.Handle("POST "+UploadPath, s.acting(s.upload))
 	s.mux.Handle("GET /api/v1/jobs", s.authed(s.list))
 	s.mux.Handle("GET /api/v1/jobs/{id}", s.authed(s.show))
-	s.mux.Handle("POST /api/v1/jobs/{id}/abort", s.authed(s.abort))
+	s.mux.Handle("POST /api/v1/jobs/{id}/abort", s.acting(s.abort))
 	s.mux.Handle("GET /api/v1/jobs/{id}/report", s.authed(s.report))
 	s.routeSchedules()
 	s.routeWorkflow()
@@ -163,6 +163,18 @@ func (s *Server) authed(h authedHandler) http.Handler {
 		}
 		if err != nil {
 			s.internal(w, r, err)
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+// acting is authed for routes that act for an institution (run, abort,
+// change): a network-monitor token watches every member but acts for none.
+func (s *Server) acting(h authedHandler) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+		if p.Role == auth.RoleNetworkMonitor {
+			writeError(w, http.StatusForbidden, "a network-monitor token may watch jobs and schedules but not run, abort or change them on behalf of an institution")
 			return
 		}
 		h(w, r, p)

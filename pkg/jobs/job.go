@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,19 @@ type Job struct {
 	WaitingFor    []int64          `json:"waiting_for,omitempty"`
 	Progress      *Progress        `json:"progress,omitempty"`
 	Events        []Event          `json:"events,omitempty"`
+}
+
+// IntParam returns an integer parameter, whether it came from the submit
+// (int64) or back from PostgreSQL's JSON (float64).
+func (j *Job) IntParam(name string) (int64, error) {
+	switch v := j.Params[name].(type) {
+	case float64:
+		return int64(v), nil
+	case int64:
+		return v, nil
+	default:
+		return 0, fmt.Errorf("job %d: parameter %s missing or not a number (%v)", j.ID, name, j.Params[name])
+	}
 }
 
 // Progress is the live state of a job's chunk ledger.

@@ -32,11 +32,10 @@ type Kind struct{}
 
 var _ jobs.Kind = Kind{}
 
+// target is the import job to revert (0 when missing: then not found).
 func target(job *jobs.Job) int64 {
-	if v, ok := job.Params["job"].(float64); ok {
-		return int64(v)
-	}
-	return 0
+	n, _ := job.IntParam("job")
+	return n
 }
 
 // affected selects the records the target import created or changed.

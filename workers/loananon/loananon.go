@@ -33,22 +33,11 @@ var _ jobs.Kind = Kind{}
 // cutoff is fixed by the job's submit time, so every delivery of a chunk,
 // whenever it runs, makes the same decision.
 func cutoff(job *jobs.Job) (time.Time, error) {
-	days, err := intParam(job.Params, "retention_days")
+	days, err := job.IntParam("retention_days")
 	if err != nil {
 		return time.Time{}, err
 	}
 	return job.SubmittedAt.AddDate(0, 0, -int(days)), nil
-}
-
-func intParam(params map[string]any, name string) (int64, error) {
-	switch v := params[name].(type) {
-	case float64: // JSON numbers
-		return int64(v), nil
-	case int64:
-		return v, nil
-	default:
-		return 0, fmt.Errorf("parameter %s missing or not a number (%v)", name, params[name])
-	}
 }
 
 // Plan: the population is every loan of the institution still linked to a

@@ -20,11 +20,10 @@ type Kind struct{}
 
 var _ jobs.Kind = Kind{}
 
+// param is an integer parameter; its absence means 0.
 func param(job *jobs.Job, name string) int64 {
-	if v, ok := job.Params[name].(float64); ok {
-		return int64(v)
-	}
-	return 0
+	n, _ := job.IntParam(name)
+	return n
 }
 
 // Plan makes records synthetic records keyed 1..records.

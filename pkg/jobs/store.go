@@ -138,32 +138,50 @@ func (s *Store) Row(ctx context.Context, id int64) (*Job, error) {
 	return scanJob(s.Pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 }
 
-// fillProgress computes progress and, while the job runs, live counters from
-// the ledger (the job row's counters are written once, at finalization).
-func (s *Store) fillProgress(ctx context.Context, j *Job) error {
-	var p Progress
-	err := s.Pool.QueryRow(ctx, `SELECT
+// fillProgress computes progress and, while jobs run, live counters from
+// the ledger (a job row's counters are written once, at finalization), for
+// any number of jobs in one query (plus one per running job's counters).
+func (s *Store) fillProgress(ctx context.Context, list ...*Job) error {
+	ids := make([]int64, len(list))
+	for i, j := range list {
+		ids[i] = j.ID
+		j.Progress = &Progress{}
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT job_id,
 			count(*) FILTER (WHERE status = 'done'),
 			count(*) FILTER (WHERE status = 'failed'),
 			count(*) FILTER (WHERE status = 'queued'),
 			coalesce(sum(records) FILTER (WHERE status = 'done'), 0)
-		FROM chunks WHERE job_id = $1`, j.ID).Scan(&p.DoneChunks, &p.FailedChunks, &p.InFlightChunks, &p.DoneRecords)
+		FROM chunks WHERE job_id = ANY($1) GROUP BY job_id`, ids)
 	if err != nil {
 		return err
 	}
-	switch {
-	case j.TotalRecords > 0:
-		p.Percent = 100 * float64(p.DoneRecords) / float64(j.TotalRecords)
-	case j.Status.Terminal():
-		p.Percent = 100
-	}
-	j.Progress = &p
-	if j.Status == Running || j.Status == Finalizing {
-		c, err := s.SumCounters(ctx, s.Pool, j.ID)
-		if err != nil {
+	byID := make(map[int64]Progress, len(list))
+	for rows.Next() {
+		var id int64
+		var p Progress
+		if err := rows.Scan(&id, &p.DoneChunks, &p.FailedChunks, &p.InFlightChunks, &p.DoneRecords); err != nil {
 			return err
 		}
-		j.Counters = c
+		byID[id] = p
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, j := range list {
+		p := byID[j.ID]
+		switch {
+		case j.TotalRecords > 0:
+			p.Percent = 100 * float64(p.DoneRecords) / float64(j.TotalRecords)
+		case j.Status.Terminal():
+			p.Percent = 100
+		}
+		j.Progress = &p
+		if j.Status == Running || j.Status == Finalizing {
+			if j.Counters, err = s.SumCounters(ctx, s.Pool, j.ID); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -220,8 +238,8 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, j := range out {
-		if err := s.fillProgress(ctx, j); err != nil {
+	if len(out) > 0 {
+		if err := s.fillProgress(ctx, out...); err != nil {
 			return nil, err
 		}
 	}

@@ -67,7 +67,7 @@ network-monitor read-only), /metrics (Prometheus), /healthz, /readyz.`,
 			}
 			m := metrics.New()
 			store := jobs.NewStore(pool)
-			eng, err := engine.New(store, redisOpt, engine.Config{Catalog: cat, Kinds: workers.Kinds(), Logger: log, Metrics: m})
+			eng, err := engine.New(store, redisOpt, engine.Config{Catalog: cat, Kinds: workers.KindsFor(cat), Logger: log, Metrics: m})
 			if err != nil {
 				return err
 			}
@@ -146,7 +146,7 @@ commit; the rest roll back and are re-run elsewhere.`,
 				return err
 			}
 			w, err := worker.New(jobs.NewStore(pool), redisOpt, worker.Config{
-				Catalog: cat, Kinds: workers.Kinds(), Concurrency: concurrency, Logger: b.logger()})
+				Catalog: cat, Kinds: workers.KindsFor(cat), Concurrency: concurrency, Logger: b.logger()})
 			if err != nil {
 				return err
 			}

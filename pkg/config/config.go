@@ -26,6 +26,10 @@ type Config struct {
 	ImportProfiles []ImportProfile `yaml:"import_profiles"`
 	// Triggers start workflow jobs on events.
 	Triggers []Trigger `yaml:"triggers"`
+	// PublishingProfiles say what General Publishing publishes and where.
+	PublishingProfiles []PublishingProfile `yaml:"publishing_profiles"`
+	// JobFiles is where jobs write files for download (exports).
+	JobFiles JobFiles `yaml:"job_files"`
 
 	path string
 }
@@ -157,6 +161,7 @@ func (c *Config) withDefaults() {
 		}
 	}
 	c.profileDefaults()
+	c.publishingDefaults()
 	for i := range c.JobTypes {
 		jt := &c.JobTypes[i]
 		if jt.ChunkSize == 0 {
@@ -294,6 +299,7 @@ func (c *Config) validate() error {
 	c.validateRules(bad)
 	c.validateTriggers(bad)
 	c.validateProfiles(bad)
+	c.validatePublishing(bad)
 	return errors.Join(errs...)
 }
 

@@ -420,6 +420,13 @@ func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 		default:
 			final = jobs.CompletedSuccess
 		}
+		if f, ok := e.cfg.Kinds[job.Type].(jobs.Finalizer); ok {
+			out := jobs.Outcome{Status: final, Message: msg, Alerts: alerts}
+			if err := f.Finalize(ctx, tx, job, &out); err != nil {
+				return fmt.Errorf("finalize: %w", err)
+			}
+			final, msg, alerts = out.Status, out.Message, out.Alerts
+		}
 		if err := e.store.Finish(ctx, tx, id, counters, alerts); err != nil {
 			return err
 		}

@@ -121,6 +121,23 @@ type Cleaner interface {
 	Cleanup(ctx context.Context, tx pgx.Tx, job *Job) error
 }
 
+// Outcome is how a job is about to end: its final status, message and alerts.
+type Outcome struct {
+	Status  Status
+	Message string
+	Alerts  []string
+}
+
+// Finalizer is implemented by job types with work to do once every chunk has
+// ended (a publishing run renames its files and writes its manifest).
+// Finalize runs inside the finalizing transaction, before the terminal
+// status is written; it may change the outcome (downgrade it, add alerts).
+// It may run again if the transaction does not commit, so it must be
+// idempotent.
+type Finalizer interface {
+	Finalize(ctx context.Context, tx pgx.Tx, job *Job, out *Outcome) error
+}
+
 // DBTX is what the store needs of a pool or a transaction.
 type DBTX interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

@@ -1,7 +1,8 @@
 // Package importrevert is the Revert Import job: it puts the catalog back as
 // it was before one Metadata Import — records the import created are
-// deleted, records it merged or overlaid get their previous version back —
-// and refuses, naming the records, when a later job has changed any of them.
+// deleted (marked deleted, a tombstone that publishing sees), records it
+// merged or overlaid get their previous version back — and refuses, naming
+// the records, when a later job has changed any of them.
 package importrevert
 
 import (
@@ -39,7 +40,7 @@ func target(job *jobs.Job) int64 {
 }
 
 // affected selects the records the target import created or changed.
-const affected = `SELECT id AS key FROM records WHERE created_by_job = $1 AND institution = $2
+const affected = `SELECT id AS key FROM records WHERE created_by_job = $1 AND institution = $2 AND NOT deleted
 	UNION SELECT v.record_id FROM record_versions v JOIN records r ON r.id = v.record_id
 	WHERE v.job_id = $1 AND r.institution = $2`
 
@@ -124,7 +125,13 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 			res.Count(Refused, 1)
 			res.Report(id, jobs.OutcomeError, fmt.Sprintf("changed by job %d since; not reverted", r.lastJob))
 		case r.created:
-			if _, err := tx.Exec(ctx, `DELETE FROM records WHERE id = $1`, r.id); err != nil {
+			// A tombstone, not a DELETE: publishing must see the deletion
+			// (its deletes file), and the record id is never reused. Its
+			// match keys go, so no import matches it again.
+			if _, err := tx.Exec(ctx, `UPDATE records SET deleted = true, updated_at = now(), job_id = $2 WHERE id = $1`, r.id, job.ID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = $1`, r.id); err != nil {
 				return err
 			}
 			res.Count(Deleted, 1)

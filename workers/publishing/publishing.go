@@ -1,0 +1,337 @@
+// Package publishing holds the jobs that take records out of the catalog
+// into files: General Publishing (a publishing profile's records, in full
+// or what changed since the profile's last completed run, deletions
+// included) and Export Bibliographic Records (a list of records, for
+// download).
+//
+// One chunk writes one file: the chunk's records, streamed from PostgreSQL
+// into a hidden temporary file, which the chunk registers in job_files in
+// its own transaction. When every chunk has ended the run's finalization
+// renames the files to their names, writes the manifest (files, counts,
+// SHA-256) and, for General Publishing, moves the profile's watermark. A
+// redelivered chunk writes a new temporary file; only the delivery that
+// commits is registered, and finalization removes the others.
+//
+// Incremental runs rely on records.change_xid (migration 0010): every write
+// of a record stores the id of the transaction that made it. A run takes a
+// snapshot (pg_current_snapshot) before it plans; the next incremental run
+// publishes every record whose last write is not visible in that snapshot.
+// A transaction still in progress when the snapshot was taken is not
+// visible in it, whatever its id and whenever it commits, so no change
+// falls between two runs; a change a run happens to read although it came
+// after the snapshot is simply published again by the next run.
+package publishing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
+)
+
+// Job type ids in the catalog.
+const (
+	TypeID       = "general-publishing"
+	ExportTypeID = "export-bib-records"
+)
+
+// Counter names.
+const (
+	Published = "records_published" // written to a records file
+	Deleted   = "records_deleted"   // written to a deletes file
+	Failed    = "records_failed"    // could not be written (in the report)
+	Files     = "files"
+)
+
+// Modes of a run.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+	ModeExport      = "export"
+)
+
+// Kind implements General Publishing. Catalog holds the publishing
+// profiles; it is needed to plan (on the server), not to process chunks.
+type Kind struct {
+	Catalog *config.Config
+}
+
+// ExportKind implements Export Bibliographic Records.
+type ExportKind struct {
+	Catalog *config.Config
+}
+
+var (
+	_ jobs.Kind      = Kind{}
+	_ jobs.Finalizer = Kind{}
+	_ jobs.Cleaner   = Kind{}
+	_ jobs.Kind      = ExportKind{}
+	_ jobs.Finalizer = ExportKind{}
+	_ jobs.Cleaner   = ExportKind{}
+)
+
+// errNoCatalog is a kind built without the configuration asked to plan.
+var errNoCatalog = errors.New("this process was built without the configuration: it can run chunks but not plan publishing jobs")
+
+// Plan resolves the profile, takes the run's snapshot and plans the records
+// (and, incrementally, the deletions) into chunks of rotate_every records.
+func (k Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
+	if k.Catalog == nil {
+		return errNoCatalog
+	}
+	id, _ := job.Params["profile"].(string)
+	p, ok := k.Catalog.PublishingProfile(id, job.Institution)
+	if !ok {
+		return fmt.Errorf("no publishing profile %q for institution %s (known: %s)", id, job.Institution,
+			strings.Join(k.Catalog.PublishingProfilesFor(job.Institution), ", "))
+	}
+	mode, _ := job.Params["mode"].(string)
+	if mode == "" {
+		mode = ModeIncremental
+	}
+	if mode != ModeFull && mode != ModeIncremental {
+		return fmt.Errorf("mode %q is not full or incremental", mode)
+	}
+	if p.Records == "set" {
+		return fmt.Errorf("publishing profile %s publishes set %d, and this build has no sets", p.ID, p.Set)
+	}
+	r := &run{JobID: job.ID, Institution: job.Institution, Mode: mode, Prefix: p.ID, Profile: *p}
+	if err := r.insert(ctx, tx); err != nil {
+		return err
+	}
+	chunks, err := r.plan(ctx, tx, nil)
+	if err != nil {
+		return err
+	}
+	if chunks == 0 {
+		// Nothing to publish: the run is complete as planned (it ends
+		// COMPLETED_NO_BULKS), so the watermark moves now.
+		return r.moveWatermark(ctx, tx)
+	}
+	return nil
+}
+
+// Plan checks the ids and plans the records into chunks.
+func (k ExportKind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
+	if k.Catalog == nil {
+		return errNoCatalog
+	}
+	ids, err := exportIDs(job)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT u.id FROM unnest($1::bigint[]) u(id)
+		WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = u.id AND r.institution = $2 AND r.record_type = 'bib' AND NOT r.deleted)
+		ORDER BY u.id LIMIT 21`, ids, job.Institution)
+	if err != nil {
+		return err
+	}
+	unknown, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		names := make([]string, 0, len(unknown))
+		for i, u := range unknown {
+			if i == 20 {
+				names = append(names, "…")
+				break
+			}
+			names = append(names, strconv.FormatInt(u, 10))
+		}
+		return fmt.Errorf("ids: no bibliographic record of %s with MMS ID %s", job.Institution, strings.Join(names, ", "))
+	}
+	format, _ := job.Params["format"].(string)
+	if format == "" {
+		format = "marc21"
+	}
+	gz, _ := job.Params["gzip"].(bool)
+	p := config.PublishingProfile{ID: "export", Institution: job.Institution, Name: "Export Bibliographic Records",
+		Records: "ids", Format: format, Directory: k.Catalog.JobFiles.Directory, RotateEvery: k.Catalog.JobFiles.RotateEvery, Gzip: gz}
+	r := &run{JobID: job.ID, Institution: job.Institution, Mode: ModeExport, Prefix: "export", Profile: p}
+	if err := r.insert(ctx, tx); err != nil {
+		return err
+	}
+	_, err = r.plan(ctx, tx, ids)
+	return err
+}
+
+// exportIDs parses the ids parameter: MMS IDs separated by commas, spaces
+// or new lines.
+func exportIDs(job *jobs.Job) ([]int64, error) {
+	raw, _ := job.Params["ids"].(string)
+	fields := strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' || r == ';' })
+	if len(fields) == 0 {
+		return nil, errors.New("ids: no MMS ID given")
+	}
+	ids := make([]int64, 0, len(fields))
+	for i, f := range fields {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("ids: item %d, %q, is not an MMS ID (a positive number)", i+1, f)
+		}
+		ids = append(ids, n)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// Process writes the chunk's file.
+func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
+	return process(ctx, tx, job, c, res, nil)
+}
+
+// Process writes the chunk's file.
+func (ExportKind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
+	ids, err := exportIDs(job)
+	if err != nil {
+		return err
+	}
+	return process(ctx, tx, job, c, res, ids)
+}
+
+// Finalize renames the run's files, writes its manifest and moves the watermark.
+func (Kind) Finalize(ctx context.Context, tx pgx.Tx, job *jobs.Job, out *jobs.Outcome) error {
+	return finalize(ctx, tx, job, out)
+}
+
+// Finalize renames the run's files and writes its manifest.
+func (ExportKind) Finalize(ctx context.Context, tx pgx.Tx, job *jobs.Job, out *jobs.Outcome) error {
+	return finalize(ctx, tx, job, out)
+}
+
+// Cleanup removes what is left of the run's temporary files.
+func (Kind) Cleanup(ctx context.Context, tx pgx.Tx, job *jobs.Job) error {
+	return cleanup(ctx, tx, job)
+}
+
+// Cleanup removes what is left of the run's temporary files.
+func (ExportKind) Cleanup(ctx context.Context, tx pgx.Tx, job *jobs.Job) error {
+	return cleanup(ctx, tx, job)
+}
+
+// run is one publishing or export run, as publishing_runs keeps it.
+type run struct {
+	JobID         int64
+	Institution   string
+	Mode          string
+	Prefix        string // file name prefix: the profile id, or "export"
+	Profile       config.PublishingProfile
+	Incremental   bool // there is a watermark to publish since
+	DeleteFromSeq int
+}
+
+// insert records the run with its snapshot: taken before the population
+// is read, so whatever the plan and the chunks read beyond it is published
+// again by the next run, never missed.
+func (r *run) insert(ctx context.Context, tx pgx.Tx) error {
+	profile, err := json.Marshal(r.Profile)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM publishing_runs WHERE job_id = $1`, r.JobID); err != nil {
+		return err
+	}
+	return tx.QueryRow(ctx, `INSERT INTO publishing_runs (job_id, institution, profile_id, profile, mode, since, upto, delete_from_seq)
+		VALUES ($1, $2, $3, $4, $5,
+			CASE WHEN $5 = 'incremental' THEN (SELECT upto FROM publishing_watermarks WHERE institution = $2 AND profile_id = $3) END,
+			pg_current_snapshot(), 0)
+		RETURNING since IS NOT NULL`, r.JobID, r.Institution, r.Prefix, profile, r.Mode).Scan(&r.Incremental)
+}
+
+// load reads the run of a job.
+func load(ctx context.Context, q jobs.DBTX, jobID int64) (*run, error) {
+	r := &run{JobID: jobID}
+	var profile []byte
+	err := q.QueryRow(ctx, `SELECT institution, profile_id, profile, mode, since IS NOT NULL, delete_from_seq
+		FROM publishing_runs WHERE job_id = $1`, jobID).Scan(&r.Institution, &r.Prefix, &profile, &r.Mode, &r.Incremental, &r.DeleteFromSeq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("job %d has no publishing run (was it planned?)", jobID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(profile, &r.Profile); err != nil {
+		return nil, fmt.Errorf("job %d: publishing profile: %w", jobID, err)
+	}
+	r.Prefix = r.Profile.ID
+	return r, nil
+}
+
+// population is the WHERE clause (over records r) of the records a chunk of
+// the run reads: $1 job, $2 institution, $3 deleted?, then extra.
+func (r *run) population() string {
+	w := `$1::bigint > 0 AND r.institution = $2 AND r.record_type = 'bib' AND r.deleted = $3`
+	if r.Mode == ModeExport {
+		w += ` AND r.id = ANY($4)`
+	}
+	if r.Incremental {
+		// The index on (institution, change_xid) finds the candidates: a
+		// transaction below the snapshot's xmin is visible in it.
+		w += ` AND r.change_xid >= (SELECT pg_snapshot_xmin(since) FROM publishing_runs WHERE job_id = $1)
+			AND NOT pg_visible_in_snapshot(r.change_xid, (SELECT since FROM publishing_runs WHERE job_id = $1))`
+	}
+	return w
+}
+
+func (r *run) args(deleted bool, ids []int64) []any {
+	a := []any{r.JobID, r.Institution, deleted}
+	if r.Mode == ModeExport {
+		a = append(a, ids)
+	}
+	return a
+}
+
+// plan writes the chunk ledger: the records to publish, then (incremental
+// runs) the deleted records, rotate_every to a chunk. It returns the number
+// of chunks.
+func (r *run) plan(ctx context.Context, tx pgx.Tx, ids []int64) (int, error) {
+	live, err := planRanges(ctx, tx, r.JobID, r.Profile.RotateEvery, 0, r.population(), r.args(false, ids))
+	if err != nil {
+		return 0, err
+	}
+	r.DeleteFromSeq = live
+	if _, err := tx.Exec(ctx, `UPDATE publishing_runs SET delete_from_seq = $2 WHERE job_id = $1`, r.JobID, live); err != nil {
+		return 0, err
+	}
+	if !r.Incremental {
+		return live, nil
+	}
+	deletes, err := planRanges(ctx, tx, r.JobID, r.Profile.RotateEvery, live, r.population(), r.args(true, ids))
+	return live + deletes, err
+}
+
+// planRanges is jobs.PlanRanges with chunk numbers from seqFrom on.
+func planRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize, seqFrom int, where string, args []any) (int, error) {
+	n := len(args)
+	sql := fmt.Sprintf(`INSERT INTO chunks (job_id, seq, lo_key, hi_key, records)
+		SELECT $1, $%d + g, min(key), max(key), count(*)
+		FROM (SELECT key, ((row_number() OVER (ORDER BY key)) - 1) / $%d AS g
+		      FROM (SELECT r.id AS key FROM records r WHERE %s) pop) numbered
+		GROUP BY g`, n+1, n+2, where)
+	tag, err := tx.Exec(ctx, sql, append(args, seqFrom, chunkSize)...)
+	if err != nil {
+		return 0, fmt.Errorf("plan chunks of job %d: %w", jobID, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// moveWatermark makes the run's snapshot where the profile's next
+// incremental run starts.
+func (r *run) moveWatermark(ctx context.Context, tx pgx.Tx) error {
+	if r.Mode == ModeExport {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO publishing_watermarks (institution, profile_id, upto, job_id)
+		SELECT institution, profile_id, upto, job_id FROM publishing_runs WHERE job_id = $1
+		ON CONFLICT (institution, profile_id) DO UPDATE SET upto = excluded.upto, job_id = excluded.job_id, moved_at = now()`, r.JobID)
+	return err
+}

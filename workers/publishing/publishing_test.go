@@ -413,3 +413,50 @@ func TestFullThenIncrementalsEqualTheCatalog(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestChangeDuringRunIsPublishedByTheNext: a writer that began before a run
+// and commits after the run took its snapshot, while a later writer (a
+// higher transaction id) committed before it, is published by the next
+// run. A boundary that is a maximum (of change numbers, transaction ids or
+// timestamps, all assigned before commit) would lose that change.
+func TestChangeDuringRunIsPublishedByTheNext(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 300, nil)
+	ctx := context.Background()
+	f.importFile("lul_fre_100.mrc")
+	f.giveControlNumbers()
+	held := map[string][]byte{}
+	full := f.publish("full")
+	require.Equal(t, jobs.CompletedSuccess, full.Status)
+	f.apply(held, full.ID)
+	var a, b int64
+	var aRaw, bRaw []byte
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT min(id), max(id) FROM records`).Scan(&a, &b))
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT marc FROM records WHERE id = $1`, a).Scan(&aRaw))
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT marc FROM records WHERE id = $1`, b).Scan(&bRaw))
+
+	// T1 changes A and stays open; T2, later, changes B and commits.
+	t1, err := f.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer t1.Rollback(ctx) //nolint:errcheck
+	_, err = t1.Exec(ctx, `UPDATE records SET marc = $2 WHERE id = $1`, a, withNote(t, aRaw, "slow writer"))
+	require.NoError(t, err)
+	_, err = f.db.Pool.Exec(ctx, `UPDATE records SET marc = $2 WHERE id = $1`, b, withNote(t, bRaw, "fast writer"))
+	require.NoError(t, err)
+
+	// A run starts and completes while T1 is open: it publishes B only.
+	run := f.submit(publishing.TypeID, map[string]string{"profile": "discovery", "mode": "incremental"})
+	require.NoError(t, f.eng.Step(ctx)) // planned: its snapshot has T1 in progress
+	require.NoError(t, t1.Commit(ctx)) // T1 commits while the run runs
+	run = f.runToEnd(run.ID)
+	require.Equal(t, jobs.CompletedSuccess, run.Status, run.Message)
+	recs, _ := f.apply(held, run.ID)
+	require.Equal(t, 1, recs, "the run publishes B only: A's change was not committed when it planned")
+
+	// The next run publishes A: its change was not visible in the run's snapshot.
+	next := f.publish("incremental")
+	require.Equal(t, jobs.CompletedSuccess, next.Status, next.Message)
+	recs, _ = f.apply(held, next.ID)
+	require.Equal(t, 1, recs)
+	require.Equal(t, f.catalog(), held)
+}

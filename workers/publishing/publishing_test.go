@@ -447,7 +447,7 @@ func TestChangeDuringRunIsPublishedByTheNext(t *testing.T) {
 	// A run starts and completes while T1 is open: it publishes B only.
 	run := f.submit(publishing.TypeID, map[string]string{"profile": "discovery", "mode": "incremental"})
 	require.NoError(t, f.eng.Step(ctx)) // planned: its snapshot has T1 in progress
-	require.NoError(t, t1.Commit(ctx)) // T1 commits while the run runs
+	require.NoError(t, t1.Commit(ctx))  // T1 commits while the run runs
 	run = f.runToEnd(run.ID)
 	require.Equal(t, jobs.CompletedSuccess, run.Status, run.Message)
 	recs, _ := f.apply(held, run.ID)

@@ -97,4 +97,6 @@ func snapshot(t *testing.T, db *testenv.Database, setID int64) []int64 {
 	return got
 }
 
-func idFile(lines ...string) *strings.Reader { return strings.NewReader(strings.Join(lines, "\n") + "\n") }
+func idFile(lines ...string) *strings.Reader {
+	return strings.NewReader(strings.Join(lines, "\n") + "\n")
+}

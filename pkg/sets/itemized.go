@@ -191,7 +191,7 @@ func (s *lineSource) Next() bool {
 }
 
 func (s *lineSource) Values() ([]any, error) { return []any{*s.line, s.value}, nil }
-func (s *lineSource) Err() error               { return *s.err }
+func (s *lineSource) Err() error             { return *s.err }
 
 // lookups resolve an uploaded value to a member id of the institution (NULL:
 // not found) and say what is wrong when it cannot be a member.

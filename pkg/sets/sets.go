@@ -41,13 +41,13 @@ const (
 // Set is one set. Members and Problems are filled by Get for itemized sets;
 // a logical set's members exist only when its query runs.
 type Set struct {
-	ID          int64     `json:"id"`
-	Institution string    `json:"institution"`
-	Name        string    `json:"name"`
-	Kind        string    `json:"kind"`
-	ContentType string    `json:"content_type"`
-	IDKind      string    `json:"id_kind,omitempty"`
-	Query       string    `json:"query,omitempty"`
+	ID          int64  `json:"id"`
+	Institution string `json:"institution"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	ContentType string `json:"content_type"`
+	IDKind      string `json:"id_kind,omitempty"`
+	Query       string `json:"query,omitempty"`
 	// TimeZone is where a logical set's dates are days.
 	TimeZone    string    `json:"time_zone,omitempty"`
 	Description string    `json:"description,omitempty"`

@@ -33,16 +33,16 @@ func TestItemizedMMSIDsReportUnknownIDsWithTheirLines(t *testing.T) {
 	require.NoError(t, err)
 
 	s, err := sets.CreateItemized(ctx, db.Pool, sets.NewSet{Institution: inst, CreatedBy: "t", Name: "French"}, idFile(
-		"\uFEFFMMS ID", // 1: header, with the BOM spreadsheets write
-		fmt.Sprint(bibs[1]),     // 2: member 1
-		"",                      // 3: blank, skipped
+		"\uFEFFMMS ID",           // 1: header, with the BOM spreadsheets write
+		fmt.Sprint(bibs[1]),      // 2: member 1
+		"",                       // 3: blank, skipped
 		"  "+fmt.Sprint(bibs[0]), // 4: member 2 (spaces trimmed)
-		"990000000000",          // 5: no such record
-		"abc",                   // 6: not a number
-		fmt.Sprint(bibs[1]),     // 7: duplicate of line 2
-		fmt.Sprint(auth),        // 8: an authority in a bib set
-		fmt.Sprint(other),       // 9: another institution's record: not found
-		fmt.Sprint(bibs[2]),     // 10: deleted
+		"990000000000",           // 5: no such record
+		"abc",                    // 6: not a number
+		fmt.Sprint(bibs[1]),      // 7: duplicate of line 2
+		fmt.Sprint(auth),         // 8: an authority in a bib set
+		fmt.Sprint(other),        // 9: another institution's record: not found
+		fmt.Sprint(bibs[2]),      // 10: deleted
 	))
 	require.NoError(t, err)
 	require.Equal(t, sets.Itemized, s.Kind)

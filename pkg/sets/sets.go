@@ -18,6 +18,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
 )
 
 // Content types: what a set's members are.
@@ -226,4 +229,34 @@ func Delete(ctx context.Context, pool Pool, institution string, setID int64) err
 func DropSnapshot(ctx context.Context, tx pgx.Tx, jobID int64) error {
 	_, err := tx.Exec(ctx, `DELETE FROM job_set_members WHERE job_id = $1`, jobID)
 	return err
+}
+
+// PlanJob is the Plan of a job type that runs on a set: it takes the
+// snapshot of the set named by the job's "set" parameter (Snapshot) and
+// writes the chunk ledger over the snapshot's ords, so a chunk's key range
+// [Lo, Hi] is a range of ords (ChunkMembers reads it). It returns the
+// number of members; none makes the job COMPLETED_NO_BULKS.
+func PlanJob(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) (int64, error) {
+	setID, err := job.IntParam(config.SetParam)
+	if err != nil {
+		return 0, err
+	}
+	n, err := Snapshot(ctx, tx, job.Institution, setID, job.ID)
+	if errors.Is(err, ErrNotFound) {
+		return 0, fmt.Errorf("set %d of institution %s no longer exists", setID, job.Institution)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, jobs.PlanRanges(ctx, tx, job.ID, chunkSize, `SELECT ord AS key FROM job_set_members WHERE job_id = $1`, job.ID)
+}
+
+// ChunkMembers returns the member ids of a chunk planned by PlanJob (the
+// ords Lo..Hi of the job's snapshot), in ord order.
+func ChunkMembers(ctx context.Context, q DB, c jobs.Chunk) ([]int64, error) {
+	rows, err := q.Query(ctx, `SELECT member_id FROM job_set_members WHERE job_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord`, c.JobID, c.Lo, c.Hi)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }

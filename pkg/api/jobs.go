@@ -14,6 +14,7 @@ import (
 	"github.com/bindery/bindery/pkg/auth"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/sets"
 )
 
 // SubmitRequest is the body of POST /api/v1/jobs.
@@ -62,10 +63,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	job, err := s.d.Store.Insert(r.Context(), jobs.NewJob{
+	job, err := s.insertJob(r.Context(), jt, jobs.NewJob{
 		Institution: in.ID, Type: jt.ID, SubmittedBy: p.User, Params: params, PriorityClass: jt.PriorityClass,
 		SingleInstance: s.d.Catalog.Rules(in.ID, jt.ID).SingleInstance,
-	}, s.guard)
+	})
+	var refused *sets.RefusedError
+	if errors.As(err, &refused) {
+		writeError(w, http.StatusBadRequest, refused.Msg)
+		return
+	}
 	if err != nil {
 		s.internal(w, r, err)
 		return

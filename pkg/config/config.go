@@ -76,6 +76,8 @@ type JobType struct {
 	// or "marc" (a MARC file, read with the import profile named by the
 	// job's profile parameter).
 	Upload string `yaml:"upload"`
+	// SetContent is the content of the set the job runs on (pkg/config/sets.go).
+	SetContent string `yaml:"set_content"`
 }
 
 // Param is one parameter of a job type's schema.
@@ -300,6 +302,7 @@ func (c *Config) validate() error {
 	c.validateTriggers(bad)
 	c.validateProfiles(bad)
 	c.validatePublishing(bad)
+	c.validateSetContent(bad)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,240 @@
+package sets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/sets/query"
+)
+
+// CreateLogical creates a logical set: its query is parsed now (a query
+// that cannot be parsed is refused with a *query.Error naming the position
+// of the problem) and run whenever a job takes a snapshot of the set. The
+// content type is bib or authority: as asked, else the one record type the
+// query names, else bib.
+func CreateLogical(ctx context.Context, pool Pool, n NewSet) (Set, error) {
+	if err := n.validateName(); err != nil {
+		return Set{}, err
+	}
+	q, err := query.Parse(n.Query)
+	if err != nil {
+		return Set{}, err
+	}
+	content := n.ContentType
+	switch content {
+	case "":
+		content = ContentBib
+		if t := q.RecordTypes(); len(t) == 1 {
+			content = t[0]
+		}
+	case ContentBib, ContentAuthority:
+	default:
+		return Set{}, &InputError{fmt.Sprintf("a logical set selects catalog records: its content type is bib or authority, not %q", n.ContentType)}
+	}
+	tz := n.TimeZone
+	if tz == "" {
+		tz = "UTC"
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return Set{}, &InputError{fmt.Sprintf("unknown time zone %q", tz)}
+	}
+	var id int64
+	err = pool.QueryRow(ctx, `INSERT INTO sets (institution, name, kind, content_type, query, time_zone, description, created_by)
+		VALUES ($1, $2, 'logical', $3, $4, $5, $6, $7) RETURNING id`,
+		n.Institution, n.Name, content, q.String(), tz, n.Description, n.CreatedBy).Scan(&id)
+	if err != nil {
+		return Set{}, nameTaken(err)
+	}
+	return Get(ctx, pool, n.Institution, id)
+}
+
+// Member is one member of a set: its id (records.id, items.id, users.id),
+// its key as staff know it (the MMS id, the barcode, the user's primary
+// id) and a label (title, name).
+type Member struct {
+	Ord   int64  `json:"ord"`
+	ID    int64  `json:"id"`
+	Key   string `json:"key"`
+	Label string `json:"label,omitempty"`
+}
+
+// population is the SQL of a set's members now: it selects k (the order),
+// id, key, label and, when q checks MARC conditions, marc and q's SQL
+// conditions.
+type population struct {
+	sql  string
+	args []any
+	q    *query.Query // non-nil when candidates must be matched in Go
+}
+
+func populationOf(s *Set) (*population, error) {
+	switch {
+	case s.Kind == Logical:
+		q, err := query.Parse(s.Query)
+		if err != nil {
+			return nil, fmt.Errorf("set %d: stored query: %w", s.ID, err)
+		}
+		loc, err := time.LoadLocation(s.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("set %d: time zone: %w", s.ID, err)
+		}
+		a := query.NewArgs(query.Context{Institution: s.Institution, Location: loc}, s.Institution, s.ContentType)
+		where := q.Where(a)
+		cols := ""
+		p := &population{}
+		if q.UsesMARC() {
+			cols = ", r.marc"
+			for _, c := range q.LeafColumns(a) {
+				cols += ", " + c
+			}
+			p.q = q
+		}
+		p.sql = `SELECT r.id AS k, r.id, r.id::text AS key, r.title AS label` + cols + `
+			FROM records r WHERE r.institution = $1 AND r.record_type = $2 AND NOT r.deleted AND ` + where
+		p.args = a.Values()
+		return p, nil
+	case s.ContentType == ContentBib || s.ContentType == ContentAuthority:
+		return &population{sql: `SELECT m.ord AS k, r.id, r.id::text AS key, r.title AS label
+			FROM set_members m JOIN records r ON r.id = m.member_id AND r.institution = $1 AND r.record_type = $2 AND NOT r.deleted
+			WHERE m.set_id = $3`, args: []any{s.Institution, s.ContentType, s.ID}}, nil
+	case s.ContentType == ContentItem:
+		return &population{sql: `SELECT m.ord AS k, i.id, i.barcode AS key, i.title AS label
+			FROM set_members m JOIN items i ON i.id = m.member_id AND i.institution = $1
+			WHERE m.set_id = $2`, args: []any{s.Institution, s.ID}}, nil
+	case s.ContentType == ContentUser:
+		return &population{sql: `SELECT m.ord AS k, x.id, x.primary_id AS key, x.full_name AS label
+			FROM set_members m JOIN users x ON x.id = m.member_id AND x.institution = $1
+			WHERE m.set_id = $2`, args: []any{s.Institution, s.ID}}, nil
+	}
+	return nil, &InputError{fmt.Sprintf("set %d holds %s, which Bindery has no data for", s.ID, s.ContentType)}
+}
+
+// each runs the population and calls fn with each member, in order,
+// numbering them from 1. Members before offset are skipped (but counted).
+func (p *population) each(ctx context.Context, q DB, fn func(Member) error) error {
+	rows, err := q.Query(ctx, p.sql+` ORDER BY k`, p.args...)
+	if err != nil {
+		return fmt.Errorf("run set: %w", err)
+	}
+	defer rows.Close()
+	var k int64
+	var m Member
+	var raw []byte
+	var leaves []bool
+	dest := []any{&k, &m.ID, &m.Key, &m.Label}
+	if p.q != nil {
+		dest = append(dest, &raw)
+		leaves = make([]bool, p.q.SQLConditions())
+		for i := range leaves {
+			dest = append(dest, &leaves[i])
+		}
+	}
+	var ord int64
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		if p.q != nil {
+			ok, err := p.q.Match(leaves, raw)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", m.ID, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		ord++
+		m.Ord = ord
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// errStop ends a walk over the members early.
+var errStop = errors.New("stop")
+
+// Members calls fn with each member of the set as it is now (a logical
+// set's query is run), in order, skipping the first offset and stopping
+// after limit (0: no limit). It returns how many it passed to fn.
+func Members(ctx context.Context, q DB, s Set, offset, limit int64, fn func(Member) error) (int64, error) {
+	p, err := populationOf(&s)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = p.each(ctx, q, func(m Member) error {
+		if m.Ord <= offset {
+			return nil
+		}
+		if limit > 0 && n >= limit {
+			return errStop
+		}
+		n++
+		return fn(m)
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return n, err
+}
+
+// Count returns how many members the set has now.
+func Count(ctx context.Context, q DB, s Set) (int64, error) {
+	p, err := populationOf(&s)
+	if err != nil {
+		return 0, err
+	}
+	if p.q == nil {
+		var n int64
+		err := q.QueryRow(ctx, `SELECT count(*) FROM (`+p.sql+`) s`, p.args...).Scan(&n)
+		return n, err
+	}
+	var n int64
+	err = p.each(ctx, q, func(Member) error { n++; return nil })
+	return n, err
+}
+
+// Snapshot writes the set's members as they are now (a logical set's query
+// is run now) to job_set_members with ord 1..n, replacing any earlier
+// snapshot of the job (a job planned again), and returns n. It is
+// ErrNotFound when the set does not exist or is another institution's.
+func Snapshot(ctx context.Context, tx pgx.Tx, institution string, setID int64, jobID int64) (count int64, err error) {
+	s, err := scanSet(tx.QueryRow(ctx, `SELECT `+setColumns+` FROM sets WHERE id = $1 AND institution = $2 FOR KEY SHARE`, setID, institution))
+	if err != nil {
+		return 0, err
+	}
+	if err := DropSnapshot(ctx, tx, jobID); err != nil {
+		return 0, err
+	}
+	p, err := populationOf(s)
+	if err != nil {
+		return 0, err
+	}
+	if p.q == nil {
+		args := append(append([]any(nil), p.args...), jobID)
+		tag, err := tx.Exec(ctx, `INSERT INTO job_set_members (job_id, ord, member_id)
+			SELECT $`+strconv.Itoa(len(args))+`, row_number() OVER (ORDER BY k), id FROM (`+p.sql+`) s`, args...)
+		if err != nil {
+			return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
+		}
+		return tag.RowsAffected(), nil
+	}
+	// MARC conditions: the candidates are matched here, then written in one COPY.
+	var ids []int64
+	if err := p.each(ctx, tx, func(m Member) error { ids = append(ids, m.ID); return nil }); err != nil {
+		return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"job_set_members"}, []string{"job_id", "ord", "member_id"},
+		pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) { return []any{jobID, int64(i + 1), ids[i]}, nil }))
+	if err != nil {
+		return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
+	}
+	return n, nil
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/sets"
 )
 
 // File is one file a job wrote, as the manifest and the API list it.
@@ -172,6 +173,11 @@ func cleanup(ctx context.Context, tx pgx.Tx, job *jobs.Job) error {
 		return nil // never planned: nothing written
 	}
 	removeTemps(r)
+	if r.Profile.Records == "set" {
+		if err := sets.DropSnapshot(ctx, tx, job.ID); err != nil {
+			return err
+		}
+	}
 	if job.Status != jobs.Finalizing {
 		// Aborted: what the chunks registered is gone with their files.
 		_, err = tx.Exec(ctx, `DELETE FROM job_files WHERE job_id = $1 AND tmp_name IS NOT NULL`, job.ID)

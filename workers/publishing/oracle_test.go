@@ -142,10 +142,11 @@ func TestExportReadsBackWithYazAndPerl(t *testing.T) {
 		ids, want = append(ids, r.id), append(want, canon(m))
 	}
 	require.Greater(t, len(want), 1000)
+	setID := f.itemizedSet("everything", ids)
 
 	for _, tc := range []struct{ format, gzip string }{{"marc21", "false"}, {"marcxml", "true"}} {
 		t.Run(tc.format, func(t *testing.T) {
-			j := f.submit(publishing.ExportTypeID, map[string]string{"ids": strings.Join(ids, ","), "format": tc.format, "gzip": tc.gzip})
+			j := f.submit(publishing.ExportTypeID, map[string]string{"set": itoa(setID), "format": tc.format, "gzip": tc.gzip})
 			j = f.runToEnd(j.ID)
 			require.Equal(t, jobs.CompletedSuccess, j.Status, j.Message)
 			require.Equal(t, int64(len(want)), j.Counters[publishing.Published])

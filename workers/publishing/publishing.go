@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -35,6 +34,7 @@ import (
 
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/sets"
 )
 
 // Job type ids in the catalog.
@@ -100,14 +100,16 @@ func (k Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
 	if mode != ModeFull && mode != ModeIncremental {
 		return fmt.Errorf("mode %q is not full or incremental", mode)
 	}
-	if p.Records == "set" {
-		return fmt.Errorf("publishing profile %s publishes set %d, and this build has no sets", p.ID, p.Set)
-	}
 	r := &run{JobID: job.ID, Institution: job.Institution, Mode: mode, Prefix: p.ID, Profile: *p}
 	if err := r.insert(ctx, tx); err != nil {
 		return err
 	}
-	chunks, err := r.plan(ctx, tx, nil)
+	if p.Records == "set" {
+		if err := snapshotSet(ctx, tx, job, p.Set); err != nil {
+			return fmt.Errorf("publishing profile %s: %w", p.ID, err)
+		}
+	}
+	chunks, err := r.plan(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -119,35 +121,14 @@ func (k Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
 	return nil
 }
 
-// Plan checks the ids and plans the records into chunks.
+// Plan takes the snapshot of the set and plans its records into chunks.
 func (k ExportKind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
 	if k.Catalog == nil {
 		return errNoCatalog
 	}
-	ids, err := exportIDs(job)
+	setID, err := job.IntParam(config.SetParam)
 	if err != nil {
 		return err
-	}
-	rows, err := tx.Query(ctx, `SELECT u.id FROM unnest($1::bigint[]) u(id)
-		WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = u.id AND r.institution = $2 AND r.record_type = 'bib' AND NOT r.deleted)
-		ORDER BY u.id LIMIT 21`, ids, job.Institution)
-	if err != nil {
-		return err
-	}
-	unknown, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return err
-	}
-	if len(unknown) > 0 {
-		names := make([]string, 0, len(unknown))
-		for i, u := range unknown {
-			if i == 20 {
-				names = append(names, "…")
-				break
-			}
-			names = append(names, strconv.FormatInt(u, 10))
-		}
-		return fmt.Errorf("ids: no bibliographic record of %s with MMS ID %s", job.Institution, strings.Join(names, ", "))
 	}
 	format, _ := job.Params["format"].(string)
 	if format == "" {
@@ -155,47 +136,45 @@ func (k ExportKind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) e
 	}
 	gz, _ := job.Params["gzip"].(bool)
 	p := config.PublishingProfile{ID: "export", Institution: job.Institution, Name: "Export Bibliographic Records",
-		Records: "ids", Format: format, Directory: k.Catalog.JobFiles.Directory, RotateEvery: k.Catalog.JobFiles.RotateEvery, Gzip: gz}
+		Records: "set", Set: setID, Format: format, Directory: k.Catalog.JobFiles.Directory,
+		RotateEvery: k.Catalog.JobFiles.RotateEvery, Gzip: gz}
 	r := &run{JobID: job.ID, Institution: job.Institution, Mode: ModeExport, Prefix: "export", Profile: p}
 	if err := r.insert(ctx, tx); err != nil {
 		return err
 	}
-	_, err = r.plan(ctx, tx, ids)
+	if err := snapshotSet(ctx, tx, job, setID); err != nil {
+		return err
+	}
+	_, err = r.plan(ctx, tx)
 	return err
 }
 
-// exportIDs parses the ids parameter: MMS IDs separated by commas, spaces
-// or new lines.
-func exportIDs(job *jobs.Job) ([]int64, error) {
-	raw, _ := job.Params["ids"].(string)
-	fields := strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' || r == ';' })
-	if len(fields) == 0 {
-		return nil, errors.New("ids: no MMS ID given")
+// snapshotSet copies the set's members as they are now into
+// job_set_members (pkg/sets), after checking it holds bib records.
+func snapshotSet(ctx context.Context, tx pgx.Tx, job *jobs.Job, setID int64) error {
+	s, err := sets.Get(ctx, tx, job.Institution, setID)
+	if errors.Is(err, sets.ErrNotFound) {
+		return fmt.Errorf("set %d of institution %s does not exist (any more)", setID, job.Institution)
 	}
-	ids := make([]int64, 0, len(fields))
-	for i, f := range fields {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("ids: item %d, %q, is not an MMS ID (a positive number)", i+1, f)
-		}
-		ids = append(ids, n)
+	if err != nil {
+		return err
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	if s.ContentType != sets.ContentBib {
+		return fmt.Errorf("set %d (%q) holds %s; publishing and export take sets of %s", s.ID, s.Name,
+			sets.ContentNoun(s.ContentType), sets.ContentNoun(sets.ContentBib))
+	}
+	_, err = sets.Snapshot(ctx, tx, job.Institution, setID, job.ID)
+	return err
 }
 
 // Process writes the chunk's file.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
-	return process(ctx, tx, job, c, res, nil)
+	return process(ctx, tx, job, c, res)
 }
 
 // Process writes the chunk's file.
 func (ExportKind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
-	ids, err := exportIDs(job)
-	if err != nil {
-		return err
-	}
-	return process(ctx, tx, job, c, res, ids)
+	return process(ctx, tx, job, c, res)
 }
 
 // Finalize renames the run's files, writes its manifest and moves the watermark.
@@ -266,13 +245,33 @@ func load(ctx context.Context, q jobs.DBTX, jobID int64) (*run, error) {
 	return r, nil
 }
 
-// population is the WHERE clause (over records r) of the records a chunk of
-// the run reads: $1 job, $2 institution, $3 deleted?, then extra.
+// source is the FROM clause of the run's records (records r) and the
+// chunk key: the record id, or for a set the member's ord in the job's
+// snapshot of it (so a chunk is a range of the primary key of
+// job_set_members, and records come out in the set's order).
+//
+// A set's snapshot holds live records only, so a set's deletions come from
+// the catalog: the deleted records that are members of the set (itemized),
+// or every deleted bib record of the institution (logical: a deleted record
+// no longer answers the query; deleting what a target never had is
+// harmless).
+func (r *run) source(deleted bool) (from, key, filter string) {
+	switch {
+	case r.Profile.Records != "set":
+		return `records r`, "r.id", ""
+	case !deleted:
+		return `job_set_members m JOIN records r ON r.id = m.member_id AND m.job_id = $1`, "m.ord", ""
+	default:
+		set := strconv.FormatInt(r.Profile.Set, 10)
+		return `records r`, "r.id", ` AND (NOT EXISTS (SELECT 1 FROM sets WHERE id = ` + set + ` AND kind = 'itemized')
+			OR r.id IN (SELECT member_id FROM set_members WHERE set_id = ` + set + `))`
+	}
+}
+
+// population is the WHERE clause of the records a chunk of the run reads:
+// $1 job, $2 institution, $3 deleted?.
 func (r *run) population() string {
 	w := `$1::bigint > 0 AND r.institution = $2 AND r.record_type = 'bib' AND r.deleted = $3`
-	if r.Mode == ModeExport {
-		w += ` AND r.id = ANY($4)`
-	}
 	if r.Incremental {
 		// The index on (institution, change_xid) finds the candidates: a
 		// transaction below the snapshot's xmin is visible in it.
@@ -282,19 +281,19 @@ func (r *run) population() string {
 	return w
 }
 
-func (r *run) args(deleted bool, ids []int64) []any {
-	a := []any{r.JobID, r.Institution, deleted}
-	if r.Mode == ModeExport {
-		a = append(a, ids)
-	}
-	return a
+func (r *run) args(deleted bool) []any {
+	return []any{r.JobID, r.Institution, deleted}
 }
 
 // plan writes the chunk ledger: the records to publish, then (incremental
 // runs) the deleted records, rotate_every to a chunk. It returns the number
 // of chunks.
-func (r *run) plan(ctx context.Context, tx pgx.Tx, ids []int64) (int, error) {
-	live, err := planRanges(ctx, tx, r.JobID, r.Profile.RotateEvery, 0, r.population(), r.args(false, ids))
+func (r *run) plan(ctx context.Context, tx pgx.Tx) (int, error) {
+	keys := func(deleted bool) string {
+		from, key, filter := r.source(deleted)
+		return fmt.Sprintf(`SELECT %s AS key FROM %s WHERE %s%s`, key, from, r.population(), filter)
+	}
+	live, err := planRanges(ctx, tx, r.JobID, r.Profile.RotateEvery, 0, keys(false), r.args(false))
 	if err != nil {
 		return 0, err
 	}
@@ -305,18 +304,17 @@ func (r *run) plan(ctx context.Context, tx pgx.Tx, ids []int64) (int, error) {
 	if !r.Incremental {
 		return live, nil
 	}
-	deletes, err := planRanges(ctx, tx, r.JobID, r.Profile.RotateEvery, live, r.population(), r.args(true, ids))
+	deletes, err := planRanges(ctx, tx, r.JobID, r.Profile.RotateEvery, live, keys(true), r.args(true))
 	return live + deletes, err
 }
 
 // planRanges is jobs.PlanRanges with chunk numbers from seqFrom on.
-func planRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize, seqFrom int, where string, args []any) (int, error) {
+func planRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize, seqFrom int, keysSQL string, args []any) (int, error) {
 	n := len(args)
 	sql := fmt.Sprintf(`INSERT INTO chunks (job_id, seq, lo_key, hi_key, records)
 		SELECT $1, $%d + g, min(key), max(key), count(*)
-		FROM (SELECT key, ((row_number() OVER (ORDER BY key)) - 1) / $%d AS g
-		      FROM (SELECT r.id AS key FROM records r WHERE %s) pop) numbered
-		GROUP BY g`, n+1, n+2, where)
+		FROM (SELECT key, ((row_number() OVER (ORDER BY key)) - 1) / $%d AS g FROM (%s) pop) numbered
+		GROUP BY g`, n+1, n+2, keysSQL)
 	tag, err := tx.Exec(ctx, sql, append(args, seqFrom, chunkSize)...)
 	if err != nil {
 		return 0, fmt.Errorf("plan chunks of job %d: %w", jobID, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/marc"
 	"github.com/bindery/bindery/pkg/queue"
+	"github.com/bindery/bindery/pkg/sets"
 	"github.com/bindery/bindery/pkg/staging"
 	"github.com/bindery/bindery/pkg/testenv"
 	"github.com/bindery/bindery/pkg/worker"
@@ -145,6 +146,16 @@ func (f *fixture) importFile(name string) *jobs.Job {
 	job = f.runToEnd(job.ID)
 	require.Equal(f.t, jobs.CompletedSuccess, job.Status, "import of %s: %s %v", name, job.Message, job.Alerts)
 	return job
+}
+
+// itemizedSet creates an itemized set of bib records from MMS IDs.
+func (f *fixture) itemizedSet(name string, ids []string) int64 {
+	f.t.Helper()
+	s, err := sets.CreateItemized(context.Background(), f.db.Pool, sets.NewSet{Institution: institution, CreatedBy: "t", Name: name},
+		strings.NewReader("MMS ID\n"+strings.Join(ids, "\n")+"\n"))
+	require.NoError(f.t, err)
+	require.Zero(f.t, s.ProblemCount, "%v", s.Problems)
+	return s.ID
 }
 
 func (f *fixture) publish(mode string) *jobs.Job {
@@ -459,4 +470,38 @@ func TestChangeDuringRunIsPublishedByTheNext(t *testing.T) {
 	recs, _ = f.apply(held, next.ID)
 	require.Equal(t, 1, recs)
 	require.Equal(t, f.catalog(), held)
+}
+
+// TestProfileOnASet: a profile with records: set publishes the set's
+// members, in full and then what changed among them.
+func TestProfileOnASet(t *testing.T) {
+	t.Parallel()
+	var setID int64
+	f := newFixture(t, 20, func(p *config.PublishingProfile) { p.Records, p.Institution = "set", institution })
+	ctx := context.Background()
+	f.importFile("lul_fre_100.mrc")
+	f.giveControlNumbers()
+	rows, err := f.db.Pool.Query(ctx, `SELECT id::text FROM records ORDER BY id`)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	setID = f.itemizedSet("half", ids[:50])
+	p, _ := f.cat.PublishingProfile("discovery", institution)
+	p.Set = setID
+
+	full := f.publish("full")
+	require.Equal(t, jobs.CompletedSuccess, full.Status, full.Message)
+	require.Equal(t, int64(50), full.Counters[publishing.Published])
+	require.Len(t, f.jobFiles(full.ID), 4, "50 records in files of 20, and the manifest")
+
+	f.modify(53, "changed") // 50 members and 3 others
+	_, err = f.db.Pool.Exec(ctx, `UPDATE records SET deleted = true WHERE id = $1::bigint OR id = $2::bigint`, ids[0], ids[99])
+	require.NoError(t, err)
+	inc := f.publish("incremental")
+	require.Equal(t, jobs.CompletedSuccess, inc.Status, inc.Message)
+	require.Equal(t, int64(49), inc.Counters[publishing.Published])
+	require.Equal(t, int64(1), inc.Counters[publishing.Deleted], "only the member's deletion")
+	n := 0
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM job_set_members WHERE job_id IN ($1, $2)`, full.ID, inc.ID).Scan(&n))
+	require.Zero(t, n, "the set snapshots are dropped when the runs end")
 }

@@ -115,7 +115,7 @@ func (o *output) discard() {
 }
 
 // process streams the chunk's records into its file and registers the file.
-func process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult, ids []int64) (err error) {
+func process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) (err error) {
 	r, err := load(ctx, tx, job.ID)
 	if err != nil {
 		return err
@@ -131,10 +131,10 @@ func process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *j
 			out.discard()
 		}
 	}()
-	args := append(r.args(deletes, ids), c.Lo, c.Hi)
-	n := len(args)
-	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT r.id, r.marc FROM records r WHERE %s AND r.id BETWEEN $%d AND $%d ORDER BY r.id`,
-		r.population(), n-1, n), append([]any{pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryFormatCode}}, args...)...)
+	from, key, filter := r.source(deletes)
+	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT r.id, r.marc FROM %s WHERE %s%s AND %s BETWEEN $4 AND $5 ORDER BY %s`,
+		from, r.population(), filter, key, key), pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryFormatCode},
+		r.JobID, r.Institution, deletes, c.Lo, c.Hi)
 	if err != nil {
 		return err
 	}

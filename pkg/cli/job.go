@@ -98,7 +98,8 @@ func newJobCmd(env *Env) *cobra.Command {
 --server or BINDERY_SERVER and authenticate with --token or BINDERY_TOKEN.`,
 	}
 	cmd.AddCommand(newJobRunCmd(env), newJobListCmd(env), newJobShowCmd(env), newJobWatchCmd(env),
-		newJobAbortCmd(env), newJobReportCmd(env), newJobRerunCmd(env), newJobRevertCmd(env))
+		newJobAbortCmd(env), newJobReportCmd(env), newJobRerunCmd(env), newJobRevertCmd(env),
+		newJobFilesCmd(env), newJobDownloadCmd(env))
 	return cmd
 }
 

@@ -11,6 +11,8 @@
 //	BINDERY_BENCH_CONCURRENCY    worker concurrency, spine and raw asynq alike (4)
 //	BINDERY_BENCH_WINDOW         admission window W (the catalog's admission.window)
 //	BINDERY_BENCH_IMPORT_RECORDS Metadata Import file size (1000000; half of it pre-imported first)
+//	BINDERY_BENCH_PUBLISH_RECORDS General Publishing catalog size (1000000)
+//	BINDERY_BENCH_PUBLISH_ROTATE  records per published file (50000)
 //
 // Besides each summary line they print what the work cost: PostgreSQL
 // transactions, Redis commands and CPU per chunk, each process counted on

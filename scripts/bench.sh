@@ -6,7 +6,9 @@
 # Knobs (see bench/bench_test.go): BINDERY_BENCH_LOANS, BINDERY_BENCH_NOOP_RECORDS,
 # BINDERY_BENCH_CONCURRENCY, BINDERY_BENCH_WINDOW, BINDERY_BENCH_IMPORT_RECORDS
 # (Metadata Import file size, default 1000000: with its untimed pre-import of
-# half of it, the longest benchmark; lower it on a slow machine); BENCH_PROFILE=1 also writes a
+# half of it, the longest benchmark; lower it on a slow machine),
+# BINDERY_BENCH_PUBLISH_RECORDS / BINDERY_BENCH_PUBLISH_ROTATE (General Publishing:
+# records, default 1000000, and records per file, default 50000); BENCH_PROFILE=1 also writes a
 # CPU profile and prints its top entries.
 set -euo pipefail
 cd "$(dirname "$0")/.."

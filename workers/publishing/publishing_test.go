@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	shipped "github.com/bindery/bindery/config"
@@ -504,4 +506,69 @@ func TestProfileOnASet(t *testing.T) {
 	n := 0
 	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM job_set_members WHERE job_id IN ($1, $2)`, full.ID, inc.ID).Scan(&n))
 	require.Zero(t, n, "the set snapshots are dropped when the runs end")
+}
+
+// TestRedeliveredChunksWriteOnce: every chunk delivered twice at the same
+// time (asynq may do that) is registered once; the losing deliveries'
+// temporary files are gone when the run ends, and the files hold each
+// record once.
+func TestRedeliveredChunksWriteOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 30, nil)
+	ctx := context.Background()
+	f.importFile("lul_fre_100.mrc")
+	f.giveControlNumbers()
+	j := f.submit(publishing.TypeID, map[string]string{"profile": "discovery", "mode": "full"})
+	require.NoError(t, f.eng.Step(ctx))
+	tasks, err := f.insp.ListPendingTasks("bulk", asynq.PageSize(100))
+	require.NoError(t, err)
+	require.Len(t, tasks, 4)
+	var wg sync.WaitGroup
+	for _, ti := range tasks {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				assert.NoError(t, f.w.Handle(ctx, asynq.NewTask(ti.Type, ti.Payload)))
+			}()
+		}
+		require.NoError(t, f.insp.DeleteTask("bulk", ti.ID))
+	}
+	wg.Wait()
+	j = f.runToEnd(j.ID)
+	require.Equal(t, jobs.CompletedSuccess, j.Status, j.Message)
+	held := map[string][]byte{}
+	recs, _ := f.apply(held, j.ID)
+	require.Equal(t, 100, recs)
+	require.Equal(t, f.catalog(), held)
+	left, err := filepath.Glob(filepath.Join(f.dir, ".*"))
+	require.NoError(t, err)
+	require.Empty(t, left, "the losing deliveries' temporary files are removed")
+}
+
+// TestWorkersNotSharingTheDirectory: files the server cannot find (a worker
+// wrote them to its own disk) fail the run, naming each missing file, and
+// nothing is published; the watermark stays.
+func TestWorkersNotSharingTheDirectory(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 60, nil)
+	ctx := context.Background()
+	f.importFile("lul_fre_100.mrc")
+	j := f.submit(publishing.TypeID, map[string]string{"profile": "discovery", "mode": "full"})
+	require.NoError(t, f.eng.Step(ctx))
+	f.work()
+	tmps, err := filepath.Glob(filepath.Join(f.dir, ".*.tmp"))
+	require.NoError(t, err)
+	require.Len(t, tmps, 2)
+	require.NoError(t, os.Remove(tmps[0]))
+	j = f.runToEnd(j.ID)
+	require.Equal(t, jobs.CompletedFailed, j.Status)
+	require.Len(t, j.Alerts, 1)
+	require.Contains(t, j.Alerts[0], "do the workers write to the same directory as the server")
+	left, err := filepath.Glob(filepath.Join(f.dir, "*"))
+	require.NoError(t, err)
+	require.Empty(t, left, "nothing is published")
+	var n int
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM publishing_watermarks`).Scan(&n))
+	require.Zero(t, n)
 }

@@ -92,6 +92,9 @@ type Param struct {
 	Max         *int64   `yaml:"max"`
 	Values      []string `yaml:"values"`
 	Help        string   `yaml:"help"`
+	// ValuesFrom fills Values of a string parameter from the configuration:
+	// publishing_profiles (the ids of the publishing profiles).
+	ValuesFrom string `yaml:"values_from" json:"values_from,omitempty"`
 }
 
 var (

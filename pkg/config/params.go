@@ -43,6 +43,9 @@ func (p *Param) Coerce(raw string) (any, error) {
 		}
 		return raw, nil
 	default:
+		if len(p.Values) > 0 && !slices.Contains(p.Values, raw) {
+			return nil, &ParamError{p.Name, fmt.Sprintf("%q is not one of %s", raw, strings.Join(p.Values, ", "))}
+		}
 		return raw, nil
 	}
 }

@@ -58,6 +58,16 @@ func (c *Config) publishingDefaults() {
 			p.RotateEvery = DefaultRotateEvery
 		}
 	}
+	for i := range c.JobTypes {
+		for j := range c.JobTypes[i].Params {
+			if p := &c.JobTypes[i].Params[j]; p.ValuesFrom == "publishing_profiles" {
+				p.Values = nil
+				for _, pp := range c.PublishingProfiles {
+					p.Values = append(p.Values, pp.ID)
+				}
+			}
+		}
+	}
 	if c.JobFiles.Directory == "" {
 		c.JobFiles.Directory = filepath.Join("/var/tmp/bindery", "job-files")
 	}
@@ -106,6 +116,17 @@ func (c *Config) validatePublishing(bad func(field, format string, args ...any))
 		}
 		if p.RotateEvery < 1 {
 			bad(f+".rotate_every", "must be at least 1, got %d", p.RotateEvery)
+		}
+	}
+	for i, jt := range c.JobTypes {
+		for j, p := range jt.Params {
+			switch {
+			case p.ValuesFrom == "":
+			case p.ValuesFrom != "publishing_profiles":
+				bad(fmt.Sprintf("job_types[%d].params[%d].values_from", i, j), "%q is not publishing_profiles", p.ValuesFrom)
+			case p.Type != "string":
+				bad(fmt.Sprintf("job_types[%d].params[%d].values_from", i, j), "only a string parameter takes its values from the configuration (type is %q)", p.Type)
+			}
 		}
 	}
 	if !filepath.IsAbs(c.JobFiles.Directory) {

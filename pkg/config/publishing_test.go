@@ -17,6 +17,13 @@ func TestPublishingProfiles(t *testing.T) {
 	require.True(t, ok, `a "*" profile is every institution's`)
 	require.Equal(t, "marc21", p.Format)
 	require.Equal(t, []string{"discovery"}, c.PublishingProfilesFor("DEMO"))
+	jt, _ := c.JobType("general-publishing")
+	in, _ := c.Institution("DEMO")
+	_, err = jt.ResolveParams(in, map[string]string{"profile": "nosuch"})
+	require.EqualError(t, err, `parameter "profile": "nosuch" is not one of discovery`, "an unknown profile is refused at submit")
+	params, err := jt.ResolveParams(in, map[string]string{"profile": "discovery"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"profile": "discovery", "mode": "incremental"}, params)
 
 	const profile = "  - id: discovery\n    institution: \"*\"\n"
 	cases := []struct{ from, to, want string }{
@@ -29,6 +36,7 @@ func TestPublishingProfiles(t *testing.T) {
 		{profile, "  - id: Discovery\n    institution: \"*\"\n", `publishing_profiles[0].id: "Discovery" is not a kebab-case id`},
 		{profile, "  - id: discovery\n    institution: NOPE\n", `publishing_profiles[0].institution: unknown institution "NOPE"`},
 		{"job_files:\n  directory: /var/tmp/bindery/job-files\n", "job_files:\n  directory: files\n", `job_files.directory: "files" must be an absolute path`},
+		{"values_from: publishing_profiles", "values_from: import_profiles", `values_from: "import_profiles" is not publishing_profiles`},
 	}
 	for _, tc := range cases {
 		edited := strings.Replace(string(shipped.Default), tc.from, tc.to, 1)

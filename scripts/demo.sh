@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: start a server and two workers; import the project's real MARC
 # files with Metadata Import (progress, counters, the rejected record and its
-# reason); seed demo loans and run Loan Anonymization; show each job and its
-# report; stop everything.
+# reason); seed demo loans and run Loan Anonymization; publish the catalog
+# (General Publishing, full then incremental); show each job and its report;
+# stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +61,14 @@ $BIN job show "$id"
 
 step "bindery job report $id (first rows)"
 $BIN job report "$id" | head -12 || true  # head closes the pipe early
+
+step "bindery job run general-publishing --param profile=discovery --param mode=full --wait"
+id=$($BIN job run general-publishing --param profile=discovery --param mode=full --wait)
+$BIN job show "$id"
+step "bindery job files $id (in /var/tmp/bindery/publishing/discovery; see docs/publishing.md)"
+$BIN job files "$id"
+step "bindery job run general-publishing --param profile=discovery --wait (incremental: nothing changed since)"
+$BIN job run general-publishing --param profile=discovery --wait || true
 
 echo
 echo "Queue dashboard: run '$BIN server' and open $BINDERY_SERVER/monitoring (user: anything, password: an operator token)."

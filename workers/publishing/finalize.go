@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bindery/bindery/pkg/jobs"
-	"github.com/bindery/bindery/pkg/sets"
 )
 
 // File is one file a job wrote, as the manifest and the API list it.
@@ -173,10 +172,8 @@ func cleanup(ctx context.Context, tx pgx.Tx, job *jobs.Job) error {
 		return nil // never planned: nothing written
 	}
 	removeTemps(r)
-	if r.Profile.Records == "set" {
-		if err := sets.DropSnapshot(ctx, tx, job.ID); err != nil {
-			return err
-		}
+	if err := r.dropSnapshot(ctx, tx); err != nil {
+		return err
 	}
 	if job.Status != jobs.Finalizing {
 		// Aborted: what the chunks registered is gone with their files.

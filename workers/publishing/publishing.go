@@ -115,7 +115,11 @@ func (k Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
 	}
 	if chunks == 0 {
 		// Nothing to publish: the run is complete as planned (it ends
-		// COMPLETED_NO_BULKS), so the watermark moves now.
+		// COMPLETED_NO_BULKS, and no Cleanup runs), so the watermark moves
+		// and the set's snapshot goes now.
+		if err := r.dropSnapshot(ctx, tx); err != nil {
+			return err
+		}
 		return r.moveWatermark(ctx, tx)
 	}
 	return nil
@@ -145,8 +149,19 @@ func (k ExportKind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) e
 	if err := snapshotSet(ctx, tx, job, setID); err != nil {
 		return err
 	}
-	_, err = r.plan(ctx, tx)
+	chunks, err := r.plan(ctx, tx)
+	if err == nil && chunks == 0 {
+		err = r.dropSnapshot(ctx, tx)
+	}
 	return err
+}
+
+// dropSnapshot removes the job's snapshot of its set, if it took one.
+func (r *run) dropSnapshot(ctx context.Context, tx pgx.Tx) error {
+	if r.Profile.Records != "set" {
+		return nil
+	}
+	return sets.DropSnapshot(ctx, tx, r.JobID)
 }
 
 // snapshotSet copies the set's members as they are now into

@@ -506,6 +506,12 @@ func TestProfileOnASet(t *testing.T) {
 	n := 0
 	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM job_set_members WHERE job_id IN ($1, $2)`, full.ID, inc.ID).Scan(&n))
 	require.Zero(t, n, "the set snapshots are dropped when the runs end")
+
+	// Nothing changed: no bulks, and no snapshot left behind either.
+	none := f.publish("incremental")
+	require.Equal(t, jobs.CompletedNoBulks, none.Status)
+	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM job_set_members WHERE job_id = $1`, none.ID).Scan(&n))
+	require.Zero(t, n)
 }
 
 // TestRedeliveredChunksWriteOnce: every chunk delivered twice at the same

@@ -423,6 +423,15 @@ func TestFullThenIncrementalsEqualTheCatalog(t *testing.T) {
 
 	// Nothing changed since: nothing to publish.
 	require.Equal(t, jobs.CompletedNoBulks, f.publish("incremental").Status)
+
+	// A full run now leaves the 110 tombstones out and alone equals the catalog.
+	again := f.publish("full")
+	require.Equal(t, jobs.CompletedSuccess, again.Status, again.Message)
+	fresh := map[string][]byte{}
+	recs, dels = f.apply(fresh, again.ID)
+	require.Equal(t, len(f.catalog()), recs)
+	require.Zero(t, dels)
+	require.Equal(t, f.catalog(), fresh)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -34,13 +34,13 @@ type NewJob struct {
 }
 
 const jobColumns = `id, institution, type, status, submitted_by, params, priority_class,
-	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for`
+	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for, priority`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	var j Job
 	var params, counters []byte
 	err := row.Scan(&j.ID, &j.Institution, &j.Type, &j.Status, &j.SubmittedBy, &params, &j.PriorityClass,
-		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor)
+		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor, &j.Priority)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

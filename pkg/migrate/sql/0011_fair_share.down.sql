@@ -1,0 +1,2 @@
+ALTER TABLE chunks DROP COLUMN queue;
+ALTER TABLE jobs DROP COLUMN priority;

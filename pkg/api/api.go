@@ -98,6 +98,7 @@ func New(d Deps) (*Server, error) {
 	s.mux.Handle("GET /api/v1/jobs/{id}/report", s.authed(s.report))
 	s.routeSchedules()
 	s.routeWorkflow()
+	s.routeCapacity()
 	return s, nil
 }
 

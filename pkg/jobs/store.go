@@ -328,3 +328,12 @@ func (s *Store) Finish(ctx context.Context, tx pgx.Tx, id int64, counters map[st
 	_, err = tx.Exec(ctx, `UPDATE jobs SET counters = $2, alerts = $3 WHERE id = $1`, id, c, alerts)
 	return err
 }
+
+// SetPriority records an operator's priority override and the class it puts
+// the job in; it applies to the job's next admissions. A finished job
+// cannot change: ErrNotFound.
+func (s *Store) SetPriority(ctx context.Context, id int64, priority, class string) (*Job, error) {
+	return scanJob(s.Pool.QueryRow(ctx, `UPDATE jobs SET priority = $2, priority_class = $3
+		WHERE id = $1 AND status IN ('PENDING', 'QUEUED', 'INITIALIZING', 'RUNNING', 'FINALIZING')
+		RETURNING `+jobColumns, id, priority, class))
+}

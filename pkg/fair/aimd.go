@@ -108,7 +108,7 @@ func (l *Load) Allowance() int {
 func (l *Load) Admitted(n int) {
 	l.admitted += n
 	if l.limited {
-		l.tokens -= float64(n)
+		l.tokens = max(0, l.tokens-float64(n))
 	}
 }
 

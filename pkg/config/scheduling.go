@@ -73,6 +73,10 @@ type LoadControl struct {
 	MinRate   float64       `yaml:"min_rate"`
 }
 
+// Revalidate validates a configuration changed in memory (tests, tools),
+// parsing its peak windows again.
+func (c *Config) Revalidate() error { return c.validate() }
+
 func (c *Config) schedulingDefaults() {
 	if c.Admission.FleetWindow == 0 {
 		// One job of an institution holds at most window chunks: 1.5x lets

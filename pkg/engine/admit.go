@@ -63,8 +63,9 @@ func bulkCap(in *config.Institution, fleetSlots int) int {
 // job to the load-aware rate. Chunks are enqueued in the order chosen, so
 // the queue interleaves institutions and jobs as the shares say.
 //
-// Admission waits until a refill is worth a round trip (window/2 chunks)
-// unless a job has nothing in flight: a new job's first chunks go at once.
+// Admission waits until a refill is worth a round trip (half a window of
+// chunks) unless a job has nothing in flight: a new job's first chunks go
+// at once.
 func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []jobs.ActiveJob) error {
 	f := e.fair
 	cat := e.cfg.Catalog
@@ -118,7 +119,10 @@ func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []j
 		}
 		cands = append(cands, c)
 	}
-	if len(cands) == 0 || fleetFree <= 0 || (!urgent && min(admittable, fleetFree) < (window+1)/2) {
+	// A refill is worth a round trip from half a window (the job's or the
+	// fleet's, whichever is smaller).
+	worth := (min(window, fleet) + 1) / 2
+	if len(cands) == 0 || fleetFree <= 0 || (!urgent && min(admittable, fleetFree) < worth) {
 		return nil
 	}
 	picks := f.sched.Plan(cands, fleetFree, fleet)

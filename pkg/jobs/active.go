@@ -14,7 +14,7 @@ type ActiveJob struct {
 	Type          string
 	Institution   string
 	PriorityClass string
-	Pending       int // chunks waiting for admission
+	Pending       int // chunks waiting for admission, counted up to PendingCountCap
 	Queued        int // chunks in flight
 	Running       int // in flight and started by a worker
 }
@@ -39,6 +39,11 @@ func (s *Snapshot) ByStatus(st Status) []ActiveJob {
 	return out
 }
 
+// PendingCountCap bounds the pending chunks a snapshot counts per job: the
+// engine steps on every commit, and admission needs at most a window of
+// them, so a million-chunk job must not cost a million-row count per step.
+const PendingCountCap = 1024
+
 // Snapshot reads every unfinished job with its open chunk counts, and the
 // next schedule due.
 func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
@@ -53,12 +58,13 @@ func (s *Store) SnapshotFleet(ctx context.Context, alive time.Duration) (*Snapsh
 			(SELECT min(next_run_at) FROM schedules WHERE enabled),
 			(SELECT coalesce(sum(concurrency), 0) FROM workers WHERE heartbeat_at > now() - make_interval(secs => $1))
 		FROM jobs j
-		LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-		                          count(*) FILTER (WHERE status = 'queued') AS queued,
-		                          count(*) FILTER (WHERE status = 'queued' AND started_at IS NOT NULL) AS running
-		                   FROM chunks WHERE job_id = j.id AND status IN ('pending', 'queued')) c ON j.status = 'RUNNING'
+		LEFT JOIN LATERAL (SELECT (SELECT count(*) FROM (SELECT FROM chunks WHERE job_id = j.id AND status = 'pending'
+		                                                 LIMIT $2) p) AS pending,
+		                          count(*) AS queued,
+		                          count(*) FILTER (WHERE started_at IS NOT NULL) AS running
+		                   FROM chunks WHERE job_id = j.id AND status = 'queued') c ON j.status = 'RUNNING'
 		WHERE j.status IN ('PENDING', 'QUEUED', 'INITIALIZING', 'RUNNING', 'FINALIZING')
-		ORDER BY j.id`, alive.Seconds())
+		ORDER BY j.id`, alive.Seconds(), PendingCountCap)
 	if err != nil {
 		return nil, err
 	}

@@ -4,3 +4,7 @@
 ALTER TABLE jobs ADD COLUMN priority text NOT NULL DEFAULT 'normal'
     CHECK (priority IN ('high', 'normal', 'low'));
 ALTER TABLE chunks ADD COLUMN queue text;
+-- The engine counts each running job's in-flight chunks at every step: a
+-- small index of just those (at most a window per job), so the count does
+-- not walk the job's pending chunks.
+CREATE INDEX chunks_queued ON chunks (job_id) WHERE status = 'queued';

@@ -144,8 +144,8 @@ func tail(path string) string {
 // Cluster
 
 type clusterOpts struct {
-	workers     int // default 2
-	concurrency int // per worker; default 4
+	workers     int    // default 2
+	concurrency int    // per worker; default 4
 	config      string // configuration file; default the shipped one
 }
 

@@ -89,4 +89,3 @@ func (s *Server) capacity(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	})
 	writeJSON(w, http.StatusOK, rep)
 }
-

@@ -29,7 +29,7 @@ func peakConfig(t *testing.T) string {
 	s := string(b)
 	for _, r := range [][2]string{
 		{"    priority_weight: 2\n", "    priority_weight: 2\n    peak:\n      windows: [\"Mon-Sun 00:00-24:00\"]\n      bulk_share: 0.25\n"},
-		{"\nadmission:\n", "\nadmission:\n  cap_lease: 3s\n"},
+		{"  cap_lease: 15s\n", "  cap_lease: 3s\n"},
 		{"    chunk_size: 100\n    priority_class: default\n", "    chunk_size: 100\n    priority_class: bulk\n"},
 	} {
 		require.Contains(t, s, r[0], "shipped config changed; update peakConfig")

@@ -271,6 +271,7 @@ func (e *Engine) publishCapacity(ctx context.Context, snap *jobs.Snapshot, now t
 			ic.ActiveShare = float64(in.PriorityWeight) / float64(activeWeight)
 		}
 		rep.Institutions = append(rep.Institutions, ic)
+		m.Weight.WithLabelValues(in.ID).Set(float64(in.PriorityWeight))
 		m.InPeak.WithLabelValues(in.ID).Set(b2f(ic.InPeak))
 		m.CapSlots.WithLabelValues(in.ID).Set(float64(ic.BulkCap))
 		m.CapHeld.WithLabelValues(in.ID).Set(float64(held))

@@ -18,6 +18,7 @@ type Scheduling struct {
 	BulkRate        prometheus.Gauge         // engine: chunks/s while limited, -1 unlimited
 	ProbeP95        prometheus.Gauge         // engine: seconds
 	FleetSlots      prometheus.Gauge         // engine
+	Weight          *prometheus.GaugeVec     // engine: institution (priority weight)
 }
 
 func newScheduling() Scheduling {
@@ -56,10 +57,13 @@ func newScheduling() Scheduling {
 			Name: "bindery_postgres_probe_p95_seconds", Help: "p95 latency of the engine's PostgreSQL probe over the last interval."}),
 		FleetSlots: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bindery_fleet_slots", Help: "Worker slots of the live workers."}),
+		Weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bindery_institution_weight", Help: "The institution's priority weight (its share of admissions when all have work)."},
+			[]string{"institution"}),
 	}
 }
 
 func (s Scheduling) collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.ChunksCompleted, s.QueueWait, s.JobWait, s.CapBounces, s.InFlight, s.InPeak,
-		s.CapSlots, s.CapHeld, s.CapUtilisation, s.BulkRate, s.ProbeP95, s.FleetSlots}
+		s.CapSlots, s.CapHeld, s.CapUtilisation, s.BulkRate, s.ProbeP95, s.FleetSlots, s.Weight}
 }

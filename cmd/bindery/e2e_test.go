@@ -144,8 +144,9 @@ func tail(path string) string {
 // Cluster
 
 type clusterOpts struct {
-	workers     int // default 2
-	concurrency int // per worker; default 4
+	workers     int    // default 2
+	concurrency int    // per worker; default 4
+	config      string // configuration file; default the shipped one
 }
 
 // cluster is one test's Bindery: database, Redis, server and workers.
@@ -172,6 +173,9 @@ func startCluster(t *testing.T, opts clusterOpts) *cluster {
 	}
 	config, err := filepath.Abs("../../config/bindery.yaml")
 	require.NoError(t, err)
+	if opts.config != "" {
+		config = opts.config
+	}
 	c := &cluster{
 		db:     testenv.NewDatabase(t),
 		redis:  testenv.NewRedis(t),

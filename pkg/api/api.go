@@ -99,6 +99,7 @@ func New(d Deps) (*Server, error) {
 	s.routeSchedules()
 	s.routeWorkflow()
 	s.routeSets()
+	s.routeCapacity()
 	return s, nil
 }
 

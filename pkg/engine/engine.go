@@ -45,6 +45,15 @@ type Config struct {
 	// LostTaskAfter is how long a queued chunk may be absent from Redis
 	// before it is re-admitted (covers the admit-then-enqueue window).
 	LostTaskAfter time.Duration
+	// Clock tells the time peak windows are judged by (default time.Now).
+	Clock func() time.Time
+	// Probe times one PostgreSQL round trip for load-aware admission
+	// (default: SELECT 1 on the store's pool). Tests wrap it to add latency.
+	Probe func(context.Context) (time.Duration, error)
+	// FIFO turns fair admission off: every running job is topped up to its
+	// window, oldest first, with no fleet window, peak cap or load control
+	// (the admission before fair shares; benchmarks compare the two).
+	FIFO bool
 }
 
 func (c *Config) withDefaults() {
@@ -66,6 +75,9 @@ func (c *Config) withDefaults() {
 	if c.LostTaskAfter == 0 {
 		c.LostTaskAfter = 3 * time.Second
 	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
 }
 
 // Engine drives jobs through their lifecycle.
@@ -82,6 +94,7 @@ type Engine struct {
 	flow      *workflow.Runner
 	rr        int             // round-robin start among running jobs
 	enqueued  map[string]bool // queues this client has enqueued to
+	fair      *fairState
 }
 
 // New returns an engine. It owns neither the store nor the Redis connection.
@@ -93,7 +106,7 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 	if cfg.Kinds == nil {
 		return nil, errors.New("engine: Kinds is required")
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:       cfg,
 		store:     store,
 		client:    asynq.NewClient(redis),
@@ -106,12 +119,14 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 		sched: &schedule.Scheduler{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog},
 			Grace: time.Minute, Logger: cfg.Logger.With("component", "scheduler")},
 		enqueued: map[string]bool{},
-	}, nil
+	}
+	e.fair = newFairState(e)
+	return e, nil
 }
 
 // Close releases the engine's Redis connections.
 func (e *Engine) Close() error {
-	return errors.Join(e.client.Close(), e.inspector.Close(), e.waker.Close())
+	return errors.Join(e.client.Close(), e.inspector.Close(), e.waker.Close(), e.fair.rdb.Close())
 }
 
 // Run runs the loop until ctx ends. While another server holds the leader
@@ -186,7 +201,7 @@ func (e *Engine) lead(ctx context.Context) error {
 // Step runs one pass: due schedules fire, pending jobs whose predecessors
 // finished are promoted, then initialization, admission and finalization.
 func (e *Engine) Step(ctx context.Context) error {
-	snap, err := e.store.Snapshot(ctx)
+	snap, err := e.snapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -202,7 +217,7 @@ func (e *Engine) Step(ctx context.Context) error {
 		return fmt.Errorf("promote: %w", err)
 	}
 	if promoted > 0 {
-		if snap, err = e.store.Snapshot(ctx); err != nil {
+		if snap, err = e.snapshot(ctx); err != nil {
 			return err
 		}
 	}
@@ -211,12 +226,16 @@ func (e *Engine) Step(ctx context.Context) error {
 		return fmt.Errorf("initialize: %w", err)
 	}
 	if started > 0 {
-		if snap, err = e.store.Snapshot(ctx); err != nil {
+		if snap, err = e.snapshot(ctx); err != nil {
 			return err
 		}
 	}
 	running := snap.ByStatus(jobs.Running)
-	if err := e.admit(ctx, running); err != nil {
+	admit := e.admitFair
+	if e.cfg.FIFO {
+		admit = e.admitFIFO
+	}
+	if err := admit(ctx, snap, running); err != nil {
 		return fmt.Errorf("admit: %w", err)
 	}
 	if err := e.finalize(ctx, running, snap.ByStatus(jobs.Finalizing)); err != nil {
@@ -307,13 +326,14 @@ func (e *Engine) initializeOne(ctx context.Context, id int64) error {
 			return e.store.Transition(ctx, tx, id, jobs.CompletedNoBulks, "the job's population is empty")
 		}
 		e.log.Info("job initialized", "job", id, "type", job.Type, "chunks", chunks, "records", records)
+		e.cfg.Metrics.JobWait.WithLabelValues(job.PriorityClass).Observe(time.Since(job.SubmittedAt).Seconds())
 		return e.store.Transition(ctx, tx, id, jobs.Running, "")
 	})
 }
 
-// admit tops up every running job to the admission window, starting the
+// admitFIFO tops up every running job to the admission window, starting the
 // round-robin at a different job each pass so no job is always first.
-func (e *Engine) admit(ctx context.Context, running []jobs.ActiveJob) error {
+func (e *Engine) admitFIFO(ctx context.Context, _ *jobs.Snapshot, running []jobs.ActiveJob) error {
 	if len(running) == 0 {
 		return nil
 	}

@@ -34,13 +34,13 @@ type NewJob struct {
 }
 
 const jobColumns = `id, institution, type, status, submitted_by, params, priority_class,
-	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for`
+	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for, priority`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	var j Job
 	var params, counters []byte
 	err := row.Scan(&j.ID, &j.Institution, &j.Type, &j.Status, &j.SubmittedBy, &params, &j.PriorityClass,
-		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor)
+		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor, &j.Priority)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -327,4 +327,13 @@ func (s *Store) Finish(ctx context.Context, tx pgx.Tx, id int64, counters map[st
 	}
 	_, err = tx.Exec(ctx, `UPDATE jobs SET counters = $2, alerts = $3 WHERE id = $1`, id, c, alerts)
 	return err
+}
+
+// SetPriority records an operator's priority override and the class it puts
+// the job in; it applies to the job's next admissions. A finished job
+// cannot change: ErrNotFound.
+func (s *Store) SetPriority(ctx context.Context, id int64, priority, class string) (*Job, error) {
+	return scanJob(s.Pool.QueryRow(ctx, `UPDATE jobs SET priority = $2, priority_class = $3
+		WHERE id = $1 AND status IN ('PENDING', 'QUEUED', 'INITIALIZING', 'RUNNING', 'FINALIZING')
+		RETURNING `+jobColumns, id, priority, class))
 }

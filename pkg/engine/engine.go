@@ -286,9 +286,9 @@ func (e *Engine) promote(ctx context.Context, pending []jobs.ActiveJob) (int, er
 // chunk ledger, then starts them RUNNING, or ends them COMPLETED_NO_BULKS.
 func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, error) {
 	var ids []int64
-	inst := map[int64]string{}
+	byID := map[int64]jobs.ActiveJob{}
 	for _, j := range snap.Jobs {
-		inst[j.ID] = j.Institution
+		byID[j.ID] = j
 	}
 	for _, q := range snap.ByStatus(jobs.Queued) {
 		err := e.store.Transition(ctx, e.store.Pool, q.ID, jobs.Initializing, "")
@@ -312,7 +312,7 @@ func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, erro
 			if terr := e.store.Transition(ctx, e.store.Pool, id, jobs.Failed, "initialization failed: "+err.Error()); terr != nil {
 				e.log.Error("cannot mark job failed", "job", id, "err", terr)
 			} else {
-				e.guard.Forget(ctx, inst[id], id)
+				e.guard.Forget(ctx, byID[id].Institution, byID[id].Type, id)
 			}
 		}
 	}
@@ -353,7 +353,7 @@ func (e *Engine) initializeOne(ctx context.Context, id int64) error {
 		return e.store.Transition(ctx, tx, id, jobs.Running, "")
 	})
 	if err == nil && ended != nil {
-		e.guard.Forget(ctx, ended.Institution, id)
+		e.guard.Forget(ctx, ended.Institution, ended.Type, id)
 	}
 	return err
 }
@@ -501,7 +501,7 @@ func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 		return sp.Commit(ctx)
 	})
 	if err == nil && final != "" {
-		e.guard.Forget(ctx, institution, id)
+		e.guard.Forget(ctx, institution, jobType, id)
 		e.log.Info("job finished", "job", id, "status", final)
 		e.cfg.Metrics.JobsFinished.WithLabelValues(jobType, string(final)).Inc()
 	}

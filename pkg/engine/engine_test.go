@@ -333,13 +333,18 @@ func TestRedisLostWhilePendingAndRunning(t *testing.T) {
 // epoch field as is).
 func (f *fixture) guardCopy() map[string]string {
 	f.t.Helper()
+	ctx := context.Background()
 	c := redis.NewClient(&redis.Options{Addr: f.rd.Addr, DB: f.rd.DB})
 	defer c.Close()
-	h, err := c.HGetAll(context.Background(), "bindery:guard:{DEMO}").Result()
+	h, err := c.HGetAll(ctx, "bindery:guard:{DEMO}").Result()
 	require.NoError(f.t, err)
-	for k, v := range h {
-		if k != "epoch" {
-			h[k] = v[:1]
+	keys, err := c.Keys(ctx, "bindery:guard:{DEMO}:*").Result()
+	require.NoError(f.t, err)
+	for _, k := range keys {
+		jobs, err := c.HGetAll(ctx, k).Result()
+		require.NoError(f.t, err)
+		for id, v := range jobs {
+			h[id] = v[:1]
 		}
 	}
 	return h

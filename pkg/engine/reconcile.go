@@ -131,7 +131,7 @@ func (e *Engine) Abort(ctx context.Context, jobID int64, by string) error {
 	if err := e.store.Transition(ctx, e.store.Pool, jobID, jobs.UserAborted, "aborted by "+by); err != nil {
 		return err
 	}
-	e.guard.Forget(ctx, job.Institution, jobID)
+	e.guard.Forget(ctx, job.Institution, job.Type, jobID)
 	if err := e.finishAborted(ctx, job); err != nil {
 		e.log.Warn("aborted job's counters not written", "job", jobID, "err", err)
 	}

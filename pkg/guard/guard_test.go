@@ -136,12 +136,47 @@ func (f *fixture) status(id int64) jobs.Status {
 	return j.Status
 }
 
-// copyOf returns the guard's Redis copy of an institution.
+// copyOf returns the guard's Redis copy of an institution: its marker's
+// epoch and every job of its type hashes (id -> value).
 func (f *fixture) copyOf(inst string) map[string]string {
 	f.t.Helper()
-	h, err := f.rc.HGetAll(context.Background(), "bindery:guard:{"+inst+"}").Result()
-	require.NoError(f.t, err)
+	return guardCopy(f.t, f.rc, inst)
+}
+
+func guardCopy(t *testing.T, rc *redis.Client, inst string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	h, err := rc.HGetAll(ctx, "bindery:guard:{"+inst+"}").Result()
+	require.NoError(t, err)
+	keys, err := rc.Keys(ctx, "bindery:guard:{"+inst+"}:*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		jobs, err := rc.HGetAll(ctx, k).Result()
+		require.NoError(t, err)
+		for id, v := range jobs {
+			require.NotContains(t, h, id, "job %s in two type hashes", id)
+			require.True(t, strings.HasSuffix(k, ":"+strings.Split(v, "|")[1]), "job %s=%s in %s", id, v, k)
+			h[id] = v
+		}
+	}
 	return h
+}
+
+// tamper deletes jobs from the copy behind the guard's back.
+func (f *fixture) tamper(inst string, pick func(id string) bool) {
+	f.t.Helper()
+	ctx := context.Background()
+	keys, err := f.rc.Keys(ctx, "bindery:guard:{"+inst+"}:*").Result()
+	require.NoError(f.t, err)
+	for _, k := range keys {
+		ids, err := f.rc.HKeys(ctx, k).Result()
+		require.NoError(f.t, err)
+		for _, id := range ids {
+			if pick(id) {
+				require.NoError(f.t, f.rc.HDel(ctx, k, id).Err())
+			}
+		}
+	}
 }
 
 func TestWaitsForHoldsPendingThenPromotes(t *testing.T) {
@@ -272,7 +307,8 @@ func testRandomInterleavings(t *testing.T, f *fixture) {
 						for _, s := range []jobs.Status{jobs.Initializing, jobs.Running, jobs.Finalizing, jobs.CompletedSuccess} {
 							_ = f.store.Transition(ctx, f.store.Pool, id, s, "")
 						}
-						f.g.Forget(ctx, "A", id)
+						j, _ := f.store.Row(ctx, id)
+						f.g.Forget(ctx, "A", j.Type, id)
 					}
 					mu.Unlock()
 				case f.rc == nil:
@@ -302,12 +338,7 @@ func testRandomInterleavings(t *testing.T, f *fixture) {
 							return
 						}
 					case 1: // Someone deletes jobs from the copy; nobody repairs it yet.
-						h, _ := f.rc.HKeys(ctx, "bindery:guard:{A}").Result()
-						for _, k := range h {
-							if k != "epoch" && r.Intn(2) == 0 {
-								f.rc.HDel(ctx, "bindery:guard:{A}", k)
-							}
-						}
+						f.tamper("A", func(string) bool { return r.Intn(2) == 0 })
 						continue
 					case 2: // Time jumps: leases in flight look dead.
 						f.clock.Advance(2 * grace)

@@ -47,29 +47,26 @@ func (g *Guard) Reconcile(ctx context.Context, store *jobs.Store) (Repair, error
 		return Repair{}, err
 	}
 	insts := g.institutions(live)
-	cmds, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	markers, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, in := range insts {
-			p.HGetAll(ctx, g.key(in))
+			p.HGet(ctx, g.marker(in), "epoch")
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Repair{}, fmt.Errorf("guard copy: %w", err)
 	}
-	copies := make(map[string]map[string]string, len(insts))
 	for i, in := range insts {
-		h := cmds[i].(*redis.MapStringStringCmd).Val()
-		if h["epoch"] != strconv.FormatInt(epoch, 10) {
+		if have := markers[i].(*redis.StringCmd).Val(); have != strconv.FormatInt(epoch, 10) {
 			reason := "missing from Redis"
-			if h["epoch"] != "" {
-				reason = "epoch " + h["epoch"] + " in Redis, " + strconv.FormatInt(epoch, 10) + " in PostgreSQL"
+			if have != "" {
+				reason = "epoch " + have + " in Redis, " + strconv.FormatInt(epoch, 10) + " in PostgreSQL"
 			}
 			e, err := g.Rebuild(ctx, store, fmt.Sprintf("institution %s: %s", in, reason))
 			return Repair{Rebuilt: true, Epoch: e}, err
 		}
-		copies[in] = h
 	}
-	return g.sweep(ctx, store, epoch, live, copies)
+	return g.sweep(ctx, store, epoch, live, insts)
 }
 
 // liveJob is an unfinished job as the reconciler reads it.
@@ -115,7 +112,7 @@ func (g *Guard) Rebuild(ctx context.Context, store *jobs.Store, reason string) (
 		return 0, errors.New("guard: no Redis copy to rebuild")
 	}
 	var epoch int64
-	var count int
+	count := 0
 	err := pgx.BeginFunc(ctx, store.Pool, func(tx pgx.Tx) error {
 		// FOR UPDATE, not just UPDATE: a plain UPDATE would not wait for
 		// the decisions' FOR KEY SHARE locks.
@@ -129,16 +126,23 @@ func (g *Guard) Rebuild(ctx context.Context, store *jobs.Store, reason string) (
 		if err != nil {
 			return err
 		}
-		count = len(live)
 		now := g.cfg.Now()
-		byInst := map[string][]any{}
-		for _, j := range live {
-			byInst[j.institution] = append(byInst[j.institution], j.id, lease{state: stateOf(j.status), typ: j.typ, since: now}.value())
-		}
+		insts := g.institutions(live)
 		_, err = g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			for _, in := range g.institutions(live) {
-				p.Del(ctx, g.key(in))
-				p.HSet(ctx, g.key(in), append([]any{"epoch", epoch}, byInst[in]...)...)
+			for _, in := range insts {
+				p.Del(ctx, g.marker(in))
+				for _, t := range g.types(live) {
+					p.Del(ctx, g.typeKey(in, t))
+				}
+			}
+			for _, j := range live {
+				if g.tracked(j.institution, j.typ, g.Catalog.Rules(j.institution, j.typ)) {
+					p.HSet(ctx, g.typeKey(j.institution, j.typ), j.id, lease{state: stateOf(j.status), typ: j.typ, since: now}.value())
+					count++
+				}
+			}
+			for _, in := range insts {
+				p.HSet(ctx, g.marker(in), "epoch", epoch)
 			}
 			return nil
 		})
@@ -150,17 +154,52 @@ func (g *Guard) Rebuild(ctx context.Context, store *jobs.Store, reason string) (
 	if err != nil {
 		return 0, err
 	}
-	g.cfg.Logger.Warn("guard state rebuilt in Redis from PostgreSQL", "reason", reason, "epoch", epoch, "unfinished_jobs", count)
+	g.cfg.Logger.Warn("guard state rebuilt in Redis from PostgreSQL", "reason", reason, "epoch", epoch, "guarded_jobs", count)
 	return epoch, nil
+}
+
+// types are the configured job types and any other of an unfinished job.
+func (g *Guard) types(live []liveJob) []string {
+	var out []string
+	for _, jt := range g.Catalog.JobTypes {
+		out = append(out, jt.ID)
+	}
+	for _, j := range live {
+		if !slices.Contains(out, j.typ) {
+			out = append(out, j.typ)
+		}
+	}
+	return out
 }
 
 // sweep repairs drift between an intact copy and PostgreSQL (see Reconcile).
 // Every change is a compare-and-set on what it read, under the epoch, so it
 // never undoes a decision taken meanwhile.
-func (g *Guard) sweep(ctx context.Context, store *jobs.Store, epoch int64, live []liveJob,
-	copies map[string]map[string]string) (Repair, error) {
+func (g *Guard) sweep(ctx context.Context, store *jobs.Store, epoch int64, live []liveJob, insts []string) (Repair, error) {
 	rep := Repair{Epoch: epoch}
 	now := g.cfg.Now()
+	type slot struct{ in, typ string }
+	var slots []slot
+	for _, in := range insts {
+		for _, t := range g.types(live) {
+			if g.tracked(in, t, g.Catalog.Rules(in, t)) {
+				slots = append(slots, slot{in, t})
+			}
+		}
+	}
+	cmds, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range slots {
+			p.HGetAll(ctx, g.typeKey(s.in, s.typ))
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("guard copy: %w", err)
+	}
+	copies := map[slot]map[string]string{}
+	for i, s := range slots {
+		copies[s] = cmds[i].(*redis.MapStringStringCmd).Val()
+	}
 	inPG := make(map[int64]liveJob, len(live))
 	for _, j := range live {
 		inPG[j.id] = j
@@ -170,16 +209,14 @@ func (g *Guard) sweep(ctx context.Context, store *jobs.Store, epoch int64, live 
 	var unknown []int64
 	for _, h := range copies {
 		for f := range h {
-			id, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
-				continue // "epoch"
-			}
-			if _, ok := inPG[id]; !ok {
-				unknown = append(unknown, id)
+			if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+				if _, ok := inPG[id]; !ok {
+					unknown = append(unknown, id)
+				}
 			}
 		}
 	}
-	now2 := map[int64]jobs.Status{}
+	later := map[int64]jobs.Status{}
 	if len(unknown) > 0 {
 		rows, err := store.Pool.Query(ctx, `SELECT id, status FROM jobs WHERE id = ANY($1)`, unknown)
 		if err != nil {
@@ -187,37 +224,47 @@ func (g *Guard) sweep(ctx context.Context, store *jobs.Store, epoch int64, live 
 		}
 		var id int64
 		var st jobs.Status
-		if _, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error { now2[id] = st; return nil }); err != nil {
+		if _, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error { later[id] = st; return nil }); err != nil {
 			return rep, err
 		}
 	}
-	for in, h := range copies {
-		var puts []any
+	for _, in := range insts {
+		p := g.newPuts(in)
 		var released, restored []int64
-		for f, v := range h {
-			id, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
+		for _, s := range slots {
+			if s.in != in {
 				continue
 			}
-			l, ok := parseLease(v)
-			j, unfinishedInPG := inPG[id]
-			switch {
-			case !ok:
-				puts, released = append(puts, id, v, ""), append(released, id)
-			case unfinishedInPG:
-				if l.state == "P" && j.status != jobs.Pending {
-					puts, restored = append(puts, id, v, lease{state: "A", typ: j.typ, since: now}.value()), append(restored, id)
-				} else if l.state == "A" && j.status == jobs.Pending && now.Sub(l.since) > g.cfg.LeaseGrace {
-					// A promotion in Redis whose transaction never committed.
-					puts, restored = append(puts, id, v, lease{state: "P", typ: j.typ, since: now}.value()), append(restored, id)
+			h := copies[s]
+			for f, v := range h {
+				id, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					continue
 				}
-			default:
-				st, exists := now2[id]
+				l, ok := parseLease(v)
+				j, unfinishedInPG := inPG[id]
 				switch {
-				case exists && slices.Contains(unfinished, string(st)):
-					// Committed after the list was read: fine.
-				case exists || now.Sub(l.since) > g.cfg.LeaseGrace:
-					puts, released = append(puts, id, v, ""), append(released, id)
+				case !ok:
+					p.add(g, in, s.typ, id, v, "")
+					released = append(released, id)
+				case unfinishedInPG:
+					if l.state == "P" && j.status != jobs.Pending {
+						p.add(g, in, s.typ, id, v, lease{state: "A", typ: j.typ, since: now}.value())
+						restored = append(restored, id)
+					} else if l.state == "A" && j.status == jobs.Pending && now.Sub(l.since) > g.cfg.LeaseGrace {
+						// A promotion in Redis whose transaction never committed.
+						p.add(g, in, s.typ, id, v, lease{state: "P", typ: j.typ, since: now}.value())
+						restored = append(restored, id)
+					}
+				default:
+					st, exists := later[id]
+					switch {
+					case exists && slices.Contains(unfinished, string(st)):
+						// Committed after the list was read: fine.
+					case exists || now.Sub(l.since) > g.cfg.LeaseGrace:
+						p.add(g, in, s.typ, id, v, "")
+						released = append(released, id)
+					}
 				}
 			}
 		}
@@ -225,22 +272,24 @@ func (g *Guard) sweep(ctx context.Context, store *jobs.Store, epoch int64, live 
 			if j.institution != in {
 				continue
 			}
+			h, tracked := copies[slot{in, j.typ}]
+			if !tracked {
+				continue
+			}
 			if _, ok := h[strconv.FormatInt(j.id, 10)]; !ok {
-				puts, restored = append(puts, j.id, "", lease{state: stateOf(j.status), typ: j.typ, since: now}.value()), append(restored, j.id)
+				p.add(g, in, j.typ, j.id, "", lease{state: stateOf(j.status), typ: j.typ, since: now}.value())
+				restored = append(restored, j.id)
 			}
 		}
-		if len(puts) == 0 {
+		if len(released)+len(restored) == 0 {
 			continue
 		}
-		res, err := g.run(ctx, in, append([]any{"put", epoch}, puts...)...)
+		err := g.apply(ctx, in, epoch, p)
 		if errors.Is(err, ErrLost) {
 			continue // the next pass rebuilds it
 		}
 		if err != nil {
 			return rep, err
-		}
-		if res[0] != "OK" {
-			continue
 		}
 		if len(released) > 0 {
 			g.cfg.Logger.Info("guard leases released", "institution", in, "jobs", released)

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -85,7 +86,7 @@ func (g *Guard) WaitReady(ctx context.Context, institution string) error {
 	}
 	deadline := time.Now().Add(g.cfg.RebuildWait)
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 250*time.Millisecond) {
-		ok, err := g.rdb.HExists(ctx, g.key(institution), "epoch").Result()
+		ok, err := g.rdb.HExists(ctx, g.marker(institution), "epoch").Result()
 		if err != nil {
 			return fmt.Errorf("guard copy: %w", err)
 		}
@@ -103,13 +104,19 @@ func (g *Guard) WaitReady(ctx context.Context, institution string) error {
 	}
 }
 
-// key is an institution's guard hash; the braces keep it in one cluster slot.
-func (g *Guard) key(institution string) string { return g.cfg.KeyPrefix + "{" + institution + "}" }
+// marker is an institution's marker hash (its "epoch" field); typeKey is
+// its hash of one job type's jobs. The braces keep an institution's keys in
+// one cluster slot, as a Lua step needs.
+func (g *Guard) marker(institution string) string { return g.cfg.KeyPrefix + "{" + institution + "}" }
 
-// run runs one guard operation (EVALSHA; on NOSCRIPT, after Redis lost its
-// scripts, go-redis sends the script again with EVAL).
-func (g *Guard) run(ctx context.Context, institution string, args ...any) ([]string, error) {
-	out, err := g.script.Run(ctx, g.rdb, []string{g.key(institution)}, args...).StringSlice()
+func (g *Guard) typeKey(institution, jobType string) string {
+	return g.marker(institution) + ":" + jobType
+}
+
+// run runs one guard operation on keys (EVALSHA; on NOSCRIPT, after Redis
+// lost its scripts, go-redis sends the script again with EVAL).
+func (g *Guard) run(ctx context.Context, institution string, keys []string, args ...any) ([]string, error) {
+	out, err := g.script.Run(ctx, g.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("guard step in Redis: %w", err)
 	}
@@ -120,6 +127,82 @@ func (g *Guard) run(ctx context.Context, institution string, args ...any) ([]str
 		return nil, fmt.Errorf("institution %s: %w", institution, ErrLost)
 	}
 	return out, nil
+}
+
+// ruleKeys are the keys of a decide or promote step for a job of jobType
+// with rules r: the marker, the type's own hash, then the hash of every type
+// the rules name, with its roles (c conflicts, w waits for).
+func (g *Guard) ruleKeys(institution, jobType string, r config.Rules) ([]string, string) {
+	roles := map[string]string{}
+	for _, c := range r.Conflicts {
+		roles[c] += "c"
+	}
+	for _, w := range r.WaitsFor {
+		roles[w] += "w"
+	}
+	types := make([]string, 0, len(roles))
+	for t := range roles {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	keys := []string{g.marker(institution), g.typeKey(institution, jobType)}
+	rs := make([]string, len(types))
+	for i, t := range types {
+		keys = append(keys, g.typeKey(institution, t))
+		rs[i] = roles[t]
+	}
+	return keys, strings.Join(rs, ",")
+}
+
+// tracked reports whether jobs of jobType need a place in the copy at the
+// institution: its rules say something, or another type's rules name it.
+// A job of an untracked type starts without a Lua step: nothing can block
+// it and it blocks nothing.
+func (g *Guard) tracked(institution, jobType string, r config.Rules) bool {
+	if r.SingleInstance || len(r.Conflicts) > 0 || len(r.WaitsFor) > 0 {
+		return true // conflicts are symmetric: a type named in one has it too
+	}
+	for i := range g.Catalog.JobTypes {
+		if slices.Contains(g.Catalog.Rules(institution, g.Catalog.JobTypes[i].ID).WaitsFor, jobType) {
+			return true
+		}
+	}
+	return false
+}
+
+// puts collects compare-and-set changes to an institution's copy.
+type puts struct {
+	keys []string
+	at   map[string]int
+	args []any
+}
+
+func (g *Guard) newPuts(institution string) *puts {
+	return &puts{keys: []string{g.marker(institution)}, at: map[string]int{}}
+}
+
+// add sets job id of jobType from old ("" absent) to new ("" deleted).
+func (p *puts) add(g *Guard, institution, jobType string, id int64, old, new string) {
+	k := g.typeKey(institution, jobType)
+	i, ok := p.at[k]
+	if !ok {
+		p.keys = append(p.keys, k)
+		i = len(p.keys)
+		p.at[k] = i
+	}
+	p.args = append(p.args, i, id, old, new)
+}
+
+// apply runs the changes under epoch (none if the copy's epoch differs).
+func (g *Guard) apply(ctx context.Context, institution string, epoch int64, p *puts) error {
+	if len(p.args) == 0 {
+		return nil
+	}
+	res, err := g.run(ctx, institution, p.keys, append([]any{"put", epoch}, p.args...)...)
+	if err == nil && res[0] != "OK" {
+		err = fmt.Errorf("guard copy of %s: epoch %s, not %d", institution, res[1], epoch)
+	}
+	return err
 }
 
 // lease is one job as the Redis copy holds it.
@@ -176,6 +259,9 @@ const savepoint = "bindery_guard"
 // admitRedis decides in Redis, checks the decision's blockers and epoch in
 // PostgreSQL, and inserts the job.
 func (g *Guard) admitRedis(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r config.Rules, insert jobs.InsertFunc) (*jobs.Job, error) {
+	if !g.tracked(nj.Institution, nj.Type, r) {
+		return insert(ctx, tx, nj, jobs.Decision{Status: jobs.Queued})
+	}
 	// One round trip: the savepoint and the job's id, so the lease in Redis
 	// names the job before it exists.
 	var id int64
@@ -195,24 +281,23 @@ func (g *Guard) admitRedis(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r con
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; {
-		if attempt == maxAttempts {
-			g.Forget(ctx, nj.Institution, id)
-			return nil, fmt.Errorf("job %d: no stable guard decision after %d attempts", id, attempt)
+	keys, roles := g.ruleKeys(nj.Institution, nj.Type, r)
+	for attempt := 1; ; attempt++ {
+		if attempt > maxAttempts {
+			g.Forget(ctx, nj.Institution, nj.Type, id)
+			return nil, fmt.Errorf("job %d: no stable guard decision after %d attempts", id, maxAttempts)
 		}
 		now := g.cfg.Now()
-		res, err := g.run(ctx, nj.Institution, "decide", id, nj.Type, now.UnixMilli(), boolArg(r.SingleInstance), csv(r.Conflicts), csv(r.WaitsFor))
+		res, err := g.run(ctx, nj.Institution, keys, "decide", id, nj.Type, now.UnixMilli(), boolArg(r.SingleInstance), roles)
 		if err != nil {
 			return nil, err
 		}
-		attempt++
 		d, again, err := g.explain(ctx, tx, nj, id, res, now)
-		if err != nil {
-			g.Forget(ctx, nj.Institution, id)
-			return nil, err
-		}
-		if again {
-			g.Forget(ctx, nj.Institution, id)
+		if err != nil || again {
+			g.Forget(ctx, nj.Institution, nj.Type, id)
+			if err != nil {
+				return nil, err
+			}
 			continue
 		}
 		job, err := insert(ctx, tx, nj, d)
@@ -220,12 +305,12 @@ func (g *Guard) admitRedis(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r con
 		case errors.Is(err, jobs.ErrStaleEpoch):
 			// Redis was rebuilt since this decision: take it again on the new copy.
 			g.cfg.Logger.Info("guard decision refused: epoch changed; deciding again", "job", id, "epoch", d.Epoch)
-			g.Forget(ctx, nj.Institution, id)
+			g.Forget(ctx, nj.Institution, nj.Type, id)
 			continue
 		case errors.Is(err, jobs.ErrGuardBackstop):
 			return g.overruled(ctx, tx, nj, r, d, insert, err)
 		case err != nil:
-			g.Forget(ctx, nj.Institution, id)
+			g.Forget(ctx, nj.Institution, nj.Type, id)
 			return nil, err
 		}
 		return job, nil
@@ -251,12 +336,7 @@ func (g *Guard) explain(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, id int64
 	case "START":
 		d.Status = jobs.Queued
 		return d, false, nil
-	case "SKIP":
-		if len(res) != 6 {
-			return d, false, fmt.Errorf("guard step in Redis: bad SKIP %q", res)
-		}
-		named, err = parsePairs([]string{res[2], res[4] + "|" + res[3] + "|" + res[5]})
-	case "PENDING":
+	case "SKIP", "PENDING":
 		named, err = parsePairs(res[2:])
 	default:
 		err = fmt.Errorf("guard step in Redis: unexpected answer %q", res)
@@ -270,7 +350,7 @@ func (g *Guard) explain(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, id int64
 	}
 	if len(stale) > 0 {
 		g.cfg.Logger.Info("guard copy named jobs that hold nothing; released them", "institution", nj.Institution, "jobs", stale)
-		g.Forget(ctx, nj.Institution, stale...)
+		g.release(ctx, nj.Institution, named, stale)
 		return d, true, nil
 	}
 	if res[0] == "SKIP" {
@@ -289,8 +369,22 @@ func (g *Guard) explain(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, id int64
 	return d, false, nil
 }
 
+// release forgets the stale ones of the named jobs, by type.
+func (g *Guard) release(ctx context.Context, institution string, named map[int64]lease, stale []int64) {
+	byType := map[string][]int64{}
+	for _, id := range stale {
+		byType[named[id].typ] = append(byType[named[id].typ], id)
+	}
+	for t, list := range byType {
+		g.Forget(ctx, institution, t, list...)
+	}
+}
+
 // parsePairs reads (id, lease value) pairs of a Lua answer.
 func parsePairs(kv []string) (map[int64]lease, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("guard copy in Redis: odd answer %q", kv)
+	}
 	out := make(map[int64]lease, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		id, err := strconv.ParseInt(kv[i], 10, 64)
@@ -346,26 +440,16 @@ func (g *Guard) verify(ctx context.Context, q jobs.DBTX, named map[int64]lease, 
 		}
 		hold = append(hold, other{id: id, typ: l.typ, status: st, started: l.since})
 	}
-	slices.SortFunc(hold, func(a, b other) int { return cmpInt(a.id, b.id) })
+	slices.SortFunc(hold, func(a, b other) int { return cmp.Compare(a.id, b.id) })
 	slices.Sort(stale)
 	return hold, stale, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // overruled handles a decision PostgreSQL's backstop refused: the copy in
 // Redis missed a live job. The insert is rolled back to the savepoint, the
 // decision taken again in PostgreSQL alone (under the institution's lock),
 // and the copy repaired: the job's lease follows the new decision and the
-// blocker PostgreSQL found is put back.
+// jobs PostgreSQL holds unfinished are put back.
 func (g *Guard) overruled(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r config.Rules, d jobs.Decision,
 	insert jobs.InsertFunc, cause error) (*jobs.Job, error) {
 	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT `+savepoint); err != nil {
@@ -373,7 +457,7 @@ func (g *Guard) overruled(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r conf
 	}
 	g.cfg.Logger.Warn("guard copy in Redis disagreed with PostgreSQL; decided in PostgreSQL and repairing the copy",
 		"job", d.ID, "institution", nj.Institution, "type", nj.Type, "err", cause)
-	g.Forget(ctx, nj.Institution, d.ID)
+	g.Forget(ctx, nj.Institution, nj.Type, d.ID)
 	pd, err := g.decidePG(ctx, tx, nj, r)
 	if err != nil {
 		return nil, err
@@ -383,31 +467,30 @@ func (g *Guard) overruled(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r conf
 	if err != nil {
 		return nil, err
 	}
-	var puts []any
+	now := g.cfg.Now()
+	p := g.newPuts(nj.Institution)
 	if pd.Status != jobs.Skipped {
-		puts = append(puts, d.ID, "", lease{state: stateOf(pd.Status), typ: nj.Type, since: g.cfg.Now()}.value())
+		p.add(g, nj.Institution, nj.Type, d.ID, "", lease{state: stateOf(pd.Status), typ: nj.Type, since: now}.value())
 	}
 	others, err := lockAndList(ctx, tx, nj.Institution)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range others {
-		if o.id != d.ID {
-			puts = append(puts, o.id, "", lease{state: stateOf(o.status), typ: o.typ, since: g.cfg.Now()}.value())
+		if o.id != d.ID && g.tracked(nj.Institution, o.typ, g.Catalog.Rules(nj.Institution, o.typ)) {
+			p.add(g, nj.Institution, o.typ, o.id, "", lease{state: stateOf(o.status), typ: o.typ, since: now}.value())
 		}
 	}
-	if len(puts) > 0 {
-		if _, err := g.run(ctx, nj.Institution, append([]any{"put", d.Epoch}, puts...)...); err != nil {
-			g.cfg.Logger.Warn("guard copy not repaired; the reconciler will", "institution", nj.Institution, "err", err)
-		}
+	if err := g.apply(ctx, nj.Institution, d.Epoch, p); err != nil {
+		g.cfg.Logger.Warn("guard copy not repaired; the reconciler will", "institution", nj.Institution, "err", err)
 	}
 	return job, nil
 }
 
-// Forget removes jobs from the institution's copy: a job that ended, or a
-// decision whose transaction did not commit. Best effort: the reconciler
-// repairs what a failure here leaves behind.
-func (g *Guard) Forget(ctx context.Context, institution string, ids ...int64) {
+// Forget removes jobs of jobType from the institution's copy: jobs that
+// ended, or decisions whose transaction did not commit. Best effort: the
+// reconciler repairs what a failure here leaves behind.
+func (g *Guard) Forget(ctx context.Context, institution, jobType string, ids ...int64) {
 	if g.rdb == nil || len(ids) == 0 {
 		return
 	}
@@ -416,7 +499,8 @@ func (g *Guard) Forget(ctx context.Context, institution string, ids ...int64) {
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	if _, err := g.run(ctx, institution, args...); err != nil && !errors.Is(err, ErrLost) {
+	keys := []string{g.marker(institution), g.typeKey(institution, jobType)}
+	if _, err := g.run(ctx, institution, keys, args...); err != nil && !errors.Is(err, ErrLost) {
 		g.cfg.Logger.Warn("guard copy: jobs not released; the reconciler will", "institution", institution, "jobs", ids, "err", err)
 	}
 }
@@ -428,8 +512,7 @@ func (g *Guard) Forget(ctx context.Context, institution string, ids ...int64) {
 // PostgreSQL under the same epoch, where the backstop has the last word.
 func (g *Guard) promoteRedis(ctx context.Context, store *jobs.Store, institution string) (int, error) {
 	moved := 0
-	var flipped []lease
-	var flippedIDs []int64
+	var flipped []other
 	err := pgx.BeginFunc(ctx, store.Pool, func(tx pgx.Tx) error {
 		others, err := lockAndList(ctx, tx, institution)
 		if err != nil {
@@ -460,14 +543,15 @@ func (g *Guard) promoteRedis(ctx context.Context, store *jobs.Store, institution
 				}
 				continue
 			}
-			l, ok, err := g.promoteOne(ctx, tx, institution, o, r, epoch)
+			at, ok, err := g.promoteOne(ctx, tx, institution, o, r, epoch)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				continue
 			}
-			flipped, flippedIDs = append(flipped, l), append(flippedIDs, o.id)
+			o.started = at
+			flipped = append(flipped, o)
 			sp, err := tx.Begin(ctx)
 			if err != nil {
 				return err
@@ -481,8 +565,8 @@ func (g *Guard) promoteRedis(ctx context.Context, store *jobs.Store, institution
 				if rerr := sp.Rollback(ctx); rerr != nil {
 					return rerr
 				}
-				g.unflip(ctx, institution, epoch, []int64{o.id}, []lease{l})
-				flipped, flippedIDs = flipped[:len(flipped)-1], flippedIDs[:len(flippedIDs)-1]
+				g.unflip(ctx, institution, epoch, flipped[len(flipped)-1:])
+				flipped = flipped[:len(flipped)-1]
 				continue
 			}
 			if err != nil {
@@ -497,75 +581,79 @@ func (g *Guard) promoteRedis(ctx context.Context, store *jobs.Store, institution
 		return nil
 	})
 	if err != nil {
-		g.unflip(context.WithoutCancel(ctx), institution, 0, flippedIDs, flipped)
+		g.unflip(context.WithoutCancel(ctx), institution, 0, flipped)
 		return 0, err
 	}
 	return moved, nil
 }
 
 // promoteOne asks the copy whether o may start and, if so, marks it
-// admitted there (the returned lease). Blockers the copy names that hold
+// admitted there at the returned time. Blockers the copy names that hold
 // nothing any more are released and the question asked again.
-func (g *Guard) promoteOne(ctx context.Context, tx pgx.Tx, institution string, o other, r config.Rules, epoch int64) (lease, bool, error) {
+func (g *Guard) promoteOne(ctx context.Context, tx pgx.Tx, institution string, o other, r config.Rules, epoch int64) (time.Time, bool, error) {
+	keys, roles := g.ruleKeys(institution, o.typ, r)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		now := g.cfg.Now()
-		res, err := g.run(ctx, institution, "promote", o.id, o.typ, now.UnixMilli(), csv(r.Conflicts), csv(r.WaitsFor))
+		res, err := g.run(ctx, institution, keys, "promote", o.id, o.typ, now.UnixMilli(), roles)
 		if err != nil {
-			return lease{}, false, err
+			return now, false, err
 		}
 		switch res[0] {
 		case "OK":
 			if res[1] != strconv.FormatInt(epoch, 10) {
-				l := lease{state: "A", typ: o.typ, since: now}
-				g.unflip(ctx, institution, 0, []int64{o.id}, []lease{l})
-				return lease{}, false, fmt.Errorf("institution %s: guard copy has epoch %s, PostgreSQL %d: %w", institution, res[1], epoch, jobs.ErrStaleEpoch)
+				o.started = now
+				g.unflip(ctx, institution, 0, []other{o})
+				return now, false, fmt.Errorf("institution %s: guard copy has epoch %s, PostgreSQL %d: %w", institution, res[1], epoch, jobs.ErrStaleEpoch)
 			}
-			return lease{state: "A", typ: o.typ, since: now}, true, nil
+			return now, true, nil
 		case "MISSING":
 			// PostgreSQL has a PENDING job the copy lacks: put it back.
-			if _, err := g.run(ctx, institution, "put", epoch, o.id, "", lease{state: "P", typ: o.typ, since: now}.value()); err != nil {
-				return lease{}, false, err
+			p := g.newPuts(institution)
+			p.add(g, institution, o.typ, o.id, "", lease{state: "P", typ: o.typ, since: now}.value())
+			if err := g.apply(ctx, institution, epoch, p); err != nil {
+				return now, false, err
 			}
 		case "BLOCKED":
 			named, err := parsePairs(res[2:])
 			if err != nil {
-				return lease{}, false, err
+				return now, false, err
 			}
 			_, stale, err := g.verify(ctx, tx, named, now)
 			if err != nil {
-				return lease{}, false, err
+				return now, false, err
 			}
 			if len(stale) == 0 {
-				return lease{}, false, nil // a submission not yet committed blocks it
+				return now, false, nil // a submission not yet committed blocks it
 			}
-			g.Forget(ctx, institution, stale...)
+			g.release(ctx, institution, named, stale)
 		default:
-			return lease{}, false, fmt.Errorf("guard step in Redis: unexpected answer %q", res)
+			return now, false, fmt.Errorf("guard step in Redis: unexpected answer %q", res)
 		}
 	}
-	return lease{}, false, nil
+	return time.Time{}, false, nil
 }
 
-// unflip turns leases promote set back to PENDING, where they still hold
-// exactly what promote wrote (epoch 0: whatever the copy's epoch is).
-func (g *Guard) unflip(ctx context.Context, institution string, epoch int64, idList []int64, ls []lease) {
-	if len(idList) == 0 {
+// unflip turns jobs promote marked admitted back to PENDING, where they
+// still hold exactly what promote wrote (epoch 0: the copy's epoch).
+func (g *Guard) unflip(ctx context.Context, institution string, epoch int64, list []other) {
+	if len(list) == 0 {
 		return
 	}
 	if epoch == 0 {
-		res, err := g.rdb.HGet(ctx, g.key(institution), "epoch").Result()
+		res, err := g.rdb.HGet(ctx, g.marker(institution), "epoch").Result()
 		if err != nil {
 			return
 		}
 		epoch, _ = strconv.ParseInt(res, 10, 64)
 	}
-	args := []any{"put", epoch}
-	for i, id := range idList {
-		back := ls[i]
+	p := g.newPuts(institution)
+	for _, o := range list {
+		l := lease{state: "A", typ: o.typ, since: o.started}
+		back := l
 		back.state = "P"
-		args = append(args, id, ls[i].value(), back.value())
+		p.add(g, institution, o.typ, o.id, l.value(), back.value())
 	}
-	if _, err := g.run(ctx, institution, args...); err != nil && !errors.Is(err, ErrLost) {
-		g.cfg.Logger.Warn("guard copy: promotions not undone; the reconciler will", "institution", institution, "jobs", idList, "err", err)
+	if err := g.apply(ctx, institution, epoch, p); err != nil && !errors.Is(err, ErrLost) {
+		g.cfg.Logger.Warn("guard copy: promotions not undone; the reconciler will", "institution", institution, "err", err)
 	}
 }

@@ -105,7 +105,7 @@ func TestRedisFlushedRebuildsBeforeDeciding(t *testing.T) {
 	require.Equal(t, jobs.Pending, link2.Status)
 	require.Equal(t, []int64{imp.ID}, link2.WaitingFor)
 	f.finish(imp.ID)
-	f.g.Forget(ctx, "A", imp.ID)
+	f.g.Forget(ctx, "A", "import", imp.ID)
 	n, err := f.g.Promote(ctx, f.store, "A")
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
@@ -227,11 +227,13 @@ func TestNeverCommittedLeaseReleased(t *testing.T) {
 // (SKIPPED naming the blocker) and the copy repaired.
 func TestTamperedCopyNeverTwoConflicting(t *testing.T) {
 	f := newFixture(t, "redis")
-	ctx := context.Background()
 	link := f.submit("A", "link")
 	anon := f.submit("A", "anon")
 	require.Equal(t, jobs.Queued, link.Status)
-	require.NoError(t, f.rc.HDel(ctx, "bindery:guard:{A}", strconv.FormatInt(link.ID, 10), strconv.FormatInt(anon.ID, 10)).Err())
+	f.tamper("A", func(id string) bool {
+		return id == strconv.FormatInt(link.ID, 10) || id == strconv.FormatInt(anon.ID, 10)
+	})
+	require.Empty(t, f.states("A"))
 
 	h := f.submit("A", "headings")
 	require.Equal(t, jobs.Skipped, h.Status)

@@ -96,7 +96,7 @@ type Decider interface {
 // Forgetter is a Decider that keeps state outside PostgreSQL: Insert tells
 // it when a job it decided on did not commit after all.
 type Forgetter interface {
-	Forget(ctx context.Context, institution string, ids ...int64)
+	Forget(ctx context.Context, institution, jobType string, ids ...int64)
 }
 
 // ErrGuardLost: the guard's state outside PostgreSQL (pkg/guard's Redis
@@ -120,7 +120,7 @@ func (s *Store) Insert(ctx context.Context, nj NewJob, d Decider) (*Job, error) 
 		})
 		if err != nil && job != nil {
 			if f, ok := d.(Forgetter); ok {
-				f.Forget(context.WithoutCancel(ctx), job.Institution, job.ID)
+				f.Forget(context.WithoutCancel(ctx), job.Institution, job.Type, job.ID)
 			}
 		}
 		w, ok := d.(Waiter)

@@ -34,7 +34,7 @@ const (
 )
 
 func newFairState(e *Engine) *fairState {
-	rdb := e.redis.MakeRedisClient().(redis.UniversalClient)
+	rdb := e.rdb // the engine's one go-redis client (also the guard's)
 	return &fairState{
 		sched:    fair.NewScheduler(),
 		load:     fair.NewLoad(e.cfg.Catalog.Admission.Load, time.Now),

@@ -79,16 +79,21 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	var mb float64
 	_ = db.Pool.QueryRow(ctx, `SELECT sum(length(marc)) / 1e6 FROM records`).Scan(&mb)
 
-	// The raw limit: the MARC bytes of every record, out of PostgreSQL.
+	// The raw limit: the MARC bytes of every record, out of PostgreSQL
+	// (binary COPY, as pgx reads them), best of two so the cache is warm.
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	if _, err := conn.Conn().PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT marc FROM records WHERE institution = 'DEMO' AND record_type = 'bib' AND NOT deleted) TO STDOUT`); err != nil {
-		b.Fatal(err)
+	raw := time.Duration(1 << 62)
+	for range 2 {
+		start := time.Now()
+		if _, err := conn.Conn().PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT marc FROM records
+				WHERE institution = 'DEMO' AND record_type = 'bib' AND NOT deleted) TO STDOUT (FORMAT binary)`); err != nil {
+			b.Fatal(err)
+		}
+		raw = min(raw, time.Since(start))
 	}
-	raw := time.Since(start)
 	conn.Release()
 
 	snap := func(name, q string) (int64, time.Duration) {
@@ -124,7 +129,7 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	for i := int64(0); i < ids; i++ {
 		fmt.Fprintf(&sb, "%d\n", 990000000001+2*i)
 	}
-	start = time.Now()
+	start := time.Now()
 	item, err := sets.CreateItemized(ctx, db.Pool, sets.NewSet{Institution: "DEMO", CreatedBy: "bench", Name: "picked"}, strings.NewReader(sb.String()))
 	if err != nil {
 		b.Fatal(err)
@@ -134,7 +139,7 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	rate := float64(n) / took.Seconds()
 	rawRate := float64(n) / raw.Seconds()
 	b.ReportMetric(rate, "records/s")
-	fmt.Printf("Logical set snapshot with a MARC condition (%d records, %.0f MB): %.0f records/s (%d members in %s) | raw COPY of the same MARC %.0f records/s (%s) | %.0f%% of the raw limit\n",
+	fmt.Printf("Logical set snapshot with a MARC condition (%d records, %.0f MB): %.0f records/s (%d members in %s) | raw binary COPY of the same MARC %.0f records/s (%s) | %.0f%% of the raw limit\n",
 		n, mb, rate, members, took.Round(time.Millisecond), rawRate, raw.Round(time.Millisecond), 100*rate/rawRate)
 	fmt.Printf("Logical set snapshot in SQL only (%d records): %.0f records/s (%d members in %s) | raw COPY of the MARC %.0f records/s | %.1fx the raw limit\n",
 		n, float64(n)/sqlTook.Seconds(), sqlMembers, sqlTook.Round(time.Millisecond), rawRate, raw.Seconds()/sqlTook.Seconds())

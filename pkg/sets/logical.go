@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -63,14 +64,18 @@ type Member struct {
 	Label string `json:"label,omitempty"`
 }
 
-// population is the SQL of a set's members now: it selects k (the order),
-// id, key, label and, when q checks MARC conditions, marc and q's SQL
-// conditions.
+// population is the SQL of a set's members now: "SELECT " + cols +
+// marcCols + from. cols are k (the order), id, key and label; when q checks
+// MARC conditions, marcCols are the record's marc and q's SQL conditions.
 type population struct {
-	sql  string
-	args []any
-	q    *query.Query // non-nil when candidates must be matched in Go
+	cols     string
+	marcCols string
+	from     string
+	args     []any
+	q        *query.Query // non-nil when candidates must be matched in Go
 }
+
+func (p *population) sql() string { return "SELECT " + p.cols + p.marcCols + " " + p.from }
 
 func populationOf(s *Set) (*population, error) {
 	switch {
@@ -84,69 +89,86 @@ func populationOf(s *Set) (*population, error) {
 			return nil, fmt.Errorf("set %d: time zone: %w", s.ID, err)
 		}
 		a := query.NewArgs(query.Context{Institution: s.Institution, Location: loc}, s.Institution, s.ContentType)
-		where := q.Where(a)
-		cols := ""
-		p := &population{}
+		p := &population{cols: `r.id AS k, r.id, r.id::text AS key, r.title AS label`}
+		p.from = `FROM records r WHERE r.institution = $1 AND r.record_type = $2 AND NOT r.deleted AND ` + q.Where(a)
 		if q.UsesMARC() {
-			cols = ", r.marc"
+			p.marcCols = ", r.marc"
 			for _, c := range q.LeafColumns(a) {
-				cols += ", " + c
+				p.marcCols += ", " + c
 			}
 			p.q = q
 		}
-		p.sql = `SELECT r.id AS k, r.id, r.id::text AS key, r.title AS label` + cols + `
-			FROM records r WHERE r.institution = $1 AND r.record_type = $2 AND NOT r.deleted AND ` + where
 		p.args = a.Values()
 		return p, nil
 	case s.ContentType == ContentBib || s.ContentType == ContentAuthority:
-		return &population{sql: `SELECT m.ord AS k, r.id, r.id::text AS key, r.title AS label
-			FROM set_members m JOIN records r ON r.id = m.member_id AND r.institution = $1 AND r.record_type = $2 AND NOT r.deleted
+		return &population{cols: `m.ord AS k, r.id, r.id::text AS key, r.title AS label`,
+			from: `FROM set_members m JOIN records r ON r.id = m.member_id AND r.institution = $1 AND r.record_type = $2 AND NOT r.deleted
 			WHERE m.set_id = $3`, args: []any{s.Institution, s.ContentType, s.ID}}, nil
 	case s.ContentType == ContentItem:
-		return &population{sql: `SELECT m.ord AS k, i.id, i.barcode AS key, i.title AS label
-			FROM set_members m JOIN items i ON i.id = m.member_id AND i.institution = $1
+		return &population{cols: `m.ord AS k, i.id, i.barcode AS key, i.title AS label`,
+			from: `FROM set_members m JOIN items i ON i.id = m.member_id AND i.institution = $1
 			WHERE m.set_id = $2`, args: []any{s.Institution, s.ID}}, nil
 	case s.ContentType == ContentUser:
-		return &population{sql: `SELECT m.ord AS k, x.id, x.primary_id AS key, x.full_name AS label
-			FROM set_members m JOIN users x ON x.id = m.member_id AND x.institution = $1
+		return &population{cols: `m.ord AS k, x.id, x.primary_id AS key, x.full_name AS label`,
+			from: `FROM set_members m JOIN users x ON x.id = m.member_id AND x.institution = $1
 			WHERE m.set_id = $2`, args: []any{s.Institution, s.ID}}, nil
 	}
 	return nil, &InputError{fmt.Sprintf("set %d holds %s, which Bindery has no data for", s.ID, s.ContentType)}
 }
 
+// scanner reads the rows of a population query: dest for Scan, and match
+// to decide a row when the query has MARC conditions.
+type scanner struct {
+	q      *query.Query
+	raw    []byte
+	leaves []bool
+}
+
+func (sc *scanner) dest(first ...any) []any {
+	if sc.q == nil {
+		return first
+	}
+	sc.leaves = make([]bool, sc.q.SQLConditions())
+	dest := append(first, &sc.raw)
+	for i := range sc.leaves {
+		dest = append(dest, &sc.leaves[i])
+	}
+	return dest
+}
+
+func (sc *scanner) match(id int64) (bool, error) {
+	if sc.q == nil {
+		return true, nil
+	}
+	ok, err := sc.q.Match(sc.leaves, sc.raw)
+	if err != nil {
+		return false, fmt.Errorf("record %d: %w", id, err)
+	}
+	return ok, nil
+}
+
 // each runs the population and calls fn with each member, in order,
-// numbering them from 1. Members before offset are skipped (but counted).
+// numbering them from 1.
 func (p *population) each(ctx context.Context, q DB, fn func(Member) error) error {
-	rows, err := q.Query(ctx, p.sql+` ORDER BY k`, p.args...)
+	rows, err := q.Query(ctx, p.sql()+` ORDER BY k`, p.args...)
 	if err != nil {
 		return fmt.Errorf("run set: %w", err)
 	}
 	defer rows.Close()
 	var k int64
 	var m Member
-	var raw []byte
-	var leaves []bool
-	dest := []any{&k, &m.ID, &m.Key, &m.Label}
-	if p.q != nil {
-		dest = append(dest, &raw)
-		leaves = make([]bool, p.q.SQLConditions())
-		for i := range leaves {
-			dest = append(dest, &leaves[i])
-		}
-	}
+	sc := &scanner{q: p.q}
+	dest := sc.dest(&k, &m.ID, &m.Key, &m.Label)
 	var ord int64
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		if p.q != nil {
-			ok, err := p.q.Match(leaves, raw)
+		if ok, err := sc.match(m.ID); err != nil || !ok {
 			if err != nil {
-				return fmt.Errorf("record %d: %w", m.ID, err)
+				return err
 			}
-			if !ok {
-				continue
-			}
+			continue
 		}
 		ord++
 		m.Ord = ord
@@ -155,6 +177,39 @@ func (p *population) each(ctx context.Context, q DB, fn func(Member) error) erro
 		}
 	}
 	return rows.Err()
+}
+
+// matchingIDs runs a logical population with MARC conditions for a
+// snapshot: only the id and what the match needs are read, in whatever
+// order PostgreSQL finds them (an ORDER BY would sort the records' MARC),
+// and the matching ids are returned sorted (a logical set's order).
+func (p *population) matchingIDs(ctx context.Context, q DB) ([]int64, error) {
+	rows, err := q.Query(ctx, "SELECT r.id"+p.marcCols+" "+p.from, p.args...)
+	if err != nil {
+		return nil, fmt.Errorf("run set: %w", err)
+	}
+	defer rows.Close()
+	var id int64
+	sc := &scanner{q: p.q}
+	dest := sc.dest(&id)
+	var ids []int64
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		ok, err := sc.match(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // errStop ends a walk over the members early.
@@ -193,12 +248,11 @@ func Count(ctx context.Context, q DB, s Set) (int64, error) {
 	}
 	if p.q == nil {
 		var n int64
-		err := q.QueryRow(ctx, `SELECT count(*) FROM (`+p.sql+`) s`, p.args...).Scan(&n)
+		err := q.QueryRow(ctx, `SELECT count(*) FROM (`+p.sql()+`) s`, p.args...).Scan(&n)
 		return n, err
 	}
-	var n int64
-	err = p.each(ctx, q, func(Member) error { n++; return nil })
-	return n, err
+	ids, err := p.matchingIDs(ctx, q)
+	return int64(len(ids)), err
 }
 
 // Snapshot writes the set's members as they are now (a logical set's query
@@ -220,15 +274,15 @@ func Snapshot(ctx context.Context, tx pgx.Tx, institution string, setID int64, j
 	if p.q == nil {
 		args := append(append([]any(nil), p.args...), jobID)
 		tag, err := tx.Exec(ctx, `INSERT INTO job_set_members (job_id, ord, member_id)
-			SELECT $`+strconv.Itoa(len(args))+`, row_number() OVER (ORDER BY k), id FROM (`+p.sql+`) s`, args...)
+			SELECT $`+strconv.Itoa(len(args))+`, row_number() OVER (ORDER BY k), id FROM (`+p.sql()+`) s`, args...)
 		if err != nil {
 			return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
 		}
 		return tag.RowsAffected(), nil
 	}
 	// MARC conditions: the candidates are matched here, then written in one COPY.
-	var ids []int64
-	if err := p.each(ctx, tx, func(m Member) error { ids = append(ids, m.ID); return nil }); err != nil {
+	ids, err := p.matchingIDs(ctx, tx)
+	if err != nil {
 		return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
 	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"job_set_members"}, []string{"job_id", "ord", "member_id"},

@@ -104,6 +104,11 @@ func TestItemizedBarcodesAndUserIDs(t *testing.T) {
 	require.Equal(t, int64(1), *users.Members)
 	require.Equal(t, []sets.Problem{{Line: 2, Value: "xy", Problem: "not found"}}, users.Problems)
 	require.Len(t, snapshot(t, db, users.ID), 1)
+
+	// Deleting a set removes its members and problems with it.
+	require.NoError(t, sets.Delete(ctx, db.Pool, inst, items.ID))
+	require.Zero(t, count(t, db, `SELECT (SELECT count(*) FROM set_members WHERE set_id = $1) + (SELECT count(*) FROM set_problems WHERE set_id = $1)`, items.ID))
+	require.Equal(t, int64(1), count(t, db, `SELECT count(*) FROM set_members WHERE set_id = $1`, users.ID))
 }
 
 func TestItemizedRefusesWhatItCannotCheck(t *testing.T) {

@@ -2,7 +2,6 @@ package sets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -147,36 +146,33 @@ func (sc *scanner) match(id int64) (bool, error) {
 	return ok, nil
 }
 
-// each runs the population and calls fn with each member, in order,
-// numbering them from 1.
-func (p *population) each(ctx context.Context, q DB, fn func(Member) error) error {
-	rows, err := q.Query(ctx, p.sql()+` ORDER BY k`, p.args...)
+// each streams a population without MARC conditions in order, from
+// offset, at most limit (0: all), numbering members from offset+1.
+func (p *population) each(ctx context.Context, q DB, offset, limit int64, fn func(Member) error) (int64, error) {
+	args := append(append([]any(nil), p.args...), offset)
+	sql := p.sql() + ` ORDER BY k OFFSET $` + strconv.Itoa(len(args))
+	if limit > 0 {
+		args = append(args, limit)
+		sql += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return fmt.Errorf("run set: %w", err)
+		return 0, fmt.Errorf("run set: %w", err)
 	}
 	defer rows.Close()
-	var k int64
+	var k, n int64
 	var m Member
-	sc := &scanner{q: p.q}
-	dest := sc.dest(&k, &m.ID, &m.Key, &m.Label)
-	var ord int64
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
+		if err := rows.Scan(&k, &m.ID, &m.Key, &m.Label); err != nil {
+			return n, err
 		}
-		if ok, err := sc.match(m.ID); err != nil || !ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		ord++
-		m.Ord = ord
+		n++
+		m.Ord = offset + n
 		if err := fn(m); err != nil {
-			return err
+			return n, err
 		}
 	}
-	return rows.Err()
+	return n, rows.Err()
 }
 
 // matchingIDs runs a logical population with MARC conditions for a
@@ -212,9 +208,6 @@ func (p *population) matchingIDs(ctx context.Context, q DB) ([]int64, error) {
 	return ids, nil
 }
 
-// errStop ends a walk over the members early.
-var errStop = errors.New("stop")
-
 // Members calls fn with each member of the set as it is now (a logical
 // set's query is run), in order, skipping the first offset and stopping
 // after limit (0: no limit). It returns how many it passed to fn.
@@ -223,21 +216,46 @@ func Members(ctx context.Context, q DB, s Set, offset, limit int64, fn func(Memb
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	err = p.each(ctx, q, func(m Member) error {
-		if m.Ord <= offset {
-			return nil
-		}
-		if limit > 0 && n >= limit {
-			return errStop
-		}
-		n++
-		return fn(m)
-	})
-	if errors.Is(err, errStop) {
-		err = nil
+	if p.q == nil {
+		return p.each(ctx, q, offset, limit, fn)
 	}
-	return n, err
+	// MARC conditions: match every candidate, then read the titles of the
+	// requested page only.
+	ids, err := p.matchingIDs(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	ids = ids[min(offset, int64(len(ids))):]
+	if limit > 0 && int64(len(ids)) > limit {
+		ids = ids[:limit]
+	}
+	var n int64
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 1000)]
+		ids = ids[len(batch):]
+		rows, err := q.Query(ctx, `SELECT id, title FROM records WHERE id = ANY($1) ORDER BY id`, batch)
+		if err != nil {
+			return n, err
+		}
+		var m Member
+		for rows.Next() {
+			if err := rows.Scan(&m.ID, &m.Label); err != nil {
+				rows.Close()
+				return n, err
+			}
+			n++
+			m.Ord, m.Key = offset+n, strconv.FormatInt(m.ID, 10)
+			if err := fn(m); err != nil {
+				rows.Close()
+				return n, err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // Count returns how many members the set has now.

@@ -2,12 +2,14 @@ package sets
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/bindery/bindery/pkg/sets/query"
 )
@@ -185,20 +187,47 @@ func (p *population) matchingIDs(ctx context.Context, q DB) ([]int64, error) {
 		return nil, fmt.Errorf("run set: %w", err)
 	}
 	defer rows.Close()
-	var id int64
-	sc := &scanner{q: p.q}
-	dest := sc.dest(&id)
 	var ids []int64
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
+	if binaryColumns(rows) {
+		// The fast path: the row's bytes as PostgreSQL sent them (int8,
+		// bytea, bool in binary format), matched in place, nothing copied.
+		leaves := make([]bool, p.q.SQLConditions())
+		for rows.Next() {
+			vals := rows.RawValues()
+			if len(vals[0]) != 8 || vals[1] == nil {
+				return nil, fmt.Errorf("run set: unexpected id or marc value")
+			}
+			id := int64(binary.BigEndian.Uint64(vals[0]))
+			for i := range leaves {
+				v := vals[2+i]
+				if len(v) != 1 {
+					return nil, fmt.Errorf("run set: record %d: condition %d is not true or false", id, i+1)
+				}
+				leaves[i] = v[0] == 1
+			}
+			ok, err := p.q.Match(leaves, vals[1])
+			if err != nil {
+				return nil, fmt.Errorf("record %d: %w", id, err)
+			}
+			if ok {
+				ids = append(ids, id)
+			}
 		}
-		ok, err := sc.match(id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			ids = append(ids, id)
+	} else {
+		var id int64
+		sc := &scanner{q: p.q}
+		dest := sc.dest(&id)
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				return nil, err
+			}
+			ok, err := sc.match(id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				ids = append(ids, id)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -206,6 +235,24 @@ func (p *population) matchingIDs(ctx context.Context, q DB) ([]int64, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// binaryColumns reports whether every column of rows comes in binary
+// format with the types matchingIDs expects (int8, bytea, then bool).
+func binaryColumns(rows pgx.Rows) bool {
+	for i, fd := range rows.FieldDescriptions() {
+		want := uint32(pgtype.BoolOID)
+		switch i {
+		case 0:
+			want = pgtype.Int8OID
+		case 1:
+			want = pgtype.ByteaOID
+		}
+		if fd.Format != pgx.BinaryFormatCode || fd.DataTypeOID != want {
+			return false
+		}
+	}
+	return true
 }
 
 // Members calls fn with each member of the set as it is now (a logical

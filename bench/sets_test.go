@@ -79,16 +79,21 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	var mb float64
 	_ = db.Pool.QueryRow(ctx, `SELECT sum(length(marc)) / 1e6 FROM records`).Scan(&mb)
 
-	// The raw limit: the MARC bytes of every record, out of PostgreSQL.
+	// The raw limit: the MARC bytes of every record, out of PostgreSQL
+	// (binary COPY, as pgx reads them), best of two so the cache is warm.
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	if _, err := conn.Conn().PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT marc FROM records WHERE institution = 'DEMO' AND record_type = 'bib' AND NOT deleted) TO STDOUT`); err != nil {
-		b.Fatal(err)
+	raw := time.Duration(1 << 62)
+	for range 2 {
+		start := time.Now()
+		if _, err := conn.Conn().PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT marc FROM records
+				WHERE institution = 'DEMO' AND record_type = 'bib' AND NOT deleted) TO STDOUT (FORMAT binary)`); err != nil {
+			b.Fatal(err)
+		}
+		raw = min(raw, time.Since(start))
 	}
-	raw := time.Since(start)
 	conn.Release()
 
 	snap := func(name, q string) (int64, time.Duration) {
@@ -114,6 +119,7 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	}
 	b.ResetTimer()
 	members, took := snap("jazz", `650 $a contains "jazz"`)
+	fewMembers, fewTook := snap("sax", `650 $a = "Saxophone with jazz ensemble"`)
 	sqlMembers, sqlTook := snap("sql", `NOT suppressed AND created >= 2000-01-01 AND title contains "jazz"`)
 	b.StopTimer()
 
@@ -124,7 +130,7 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	for i := int64(0); i < ids; i++ {
 		fmt.Fprintf(&sb, "%d\n", 990000000001+2*i)
 	}
-	start = time.Now()
+	start := time.Now()
 	item, err := sets.CreateItemized(ctx, db.Pool, sets.NewSet{Institution: "DEMO", CreatedBy: "bench", Name: "picked"}, strings.NewReader(sb.String()))
 	if err != nil {
 		b.Fatal(err)
@@ -134,8 +140,10 @@ func BenchmarkSetSnapshot(b *testing.B) {
 	rate := float64(n) / took.Seconds()
 	rawRate := float64(n) / raw.Seconds()
 	b.ReportMetric(rate, "records/s")
-	fmt.Printf("Logical set snapshot with a MARC condition (%d records, %.0f MB): %.0f records/s (%d members in %s) | raw COPY of the same MARC %.0f records/s (%s) | %.0f%% of the raw limit\n",
+	fmt.Printf("Logical set snapshot with a MARC condition (%d records, %.0f MB): %.0f records/s (%d members in %s) | raw binary COPY of the same MARC %.0f records/s (%s) | %.0f%% of the raw limit\n",
 		n, mb, rate, members, took.Round(time.Millisecond), rawRate, raw.Round(time.Millisecond), 100*rate/rawRate)
+	fmt.Printf("Logical set snapshot with a selective MARC condition (%d records): %.0f records/s (%d members in %s) | raw binary COPY of the same MARC %.0f records/s | %.0f%% of the raw limit\n",
+		n, float64(n)/fewTook.Seconds(), fewMembers, fewTook.Round(time.Millisecond), rawRate, 100*raw.Seconds()/fewTook.Seconds())
 	fmt.Printf("Logical set snapshot in SQL only (%d records): %.0f records/s (%d members in %s) | raw COPY of the MARC %.0f records/s | %.1fx the raw limit\n",
 		n, float64(n)/sqlTook.Seconds(), sqlMembers, sqlTook.Round(time.Millisecond), rawRate, raw.Seconds()/sqlTook.Seconds())
 	fmt.Printf("Itemized set upload (%d MMS IDs): %.0f ids/s (%d members, %d problems in %s) | raw COPY of the MARC %.0f records/s\n",

@@ -146,7 +146,7 @@ func tail(path string) string {
 type clusterOpts struct {
 	workers     int    // default 2
 	concurrency int    // per worker; default 4
-	config      string // configuration file; default config/bindery.yaml
+	config      string // configuration file; default the shipped one
 }
 
 // cluster is one test's Bindery: database, Redis, server and workers.

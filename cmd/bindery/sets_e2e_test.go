@@ -49,6 +49,7 @@ func TestSetsThroughTheCLI(t *testing.T) {
 	out := c.mustCLI(t, tok, "set", "create", "--name", "Jazz", "--query", `650 $a contains "Jazz"`, "--output", "json")
 	require.NoError(t, json.Unmarshal([]byte(out), &logical), out)
 	require.Equal(t, sets.Logical, logical.Kind)
+	require.Equal(t, want, *logical.Members, "set create counts what the query selects now")
 	var shown sets.Set
 	out = c.mustCLI(t, tok, "set", "show", fmt.Sprint(logical.ID), "--output", "json")
 	require.NoError(t, json.Unmarshal([]byte(out), &shown), out)

@@ -72,10 +72,15 @@ func New(d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	s := &Server{d: d, mux: http.NewServeMux(), guard: &guard.Guard{Catalog: d.Catalog}, log: d.Logger.With("component", "api")}
+	s := &Server{d: d, mux: http.NewServeMux(), log: d.Logger.With("component", "api")}
+	s.ping = d.Redis.MakeRedisClient().(*redis.Client)
+	g, err := guard.New(d.Catalog, s.ping, guard.Config{Logger: d.Logger.With("component", "guard")})
+	if err != nil {
+		return nil, err
+	}
+	s.guard = g
 	s.sched = &schedule.Scheduler{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
 	s.flow = &workflow.Runner{Store: d.Store, Catalog: d.Catalog, Guard: s.guard}
-	s.ping = d.Redis.MakeRedisClient().(*redis.Client)
 	s.waker = queue.NewWaker(d.Redis)
 	s.monRW = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis})
 	s.monRO = asynqmon.New(asynqmon.Options{RootPath: MonitoringPath, RedisConnOpt: d.Redis, ReadOnly: true})
@@ -100,6 +105,7 @@ func New(d Deps) (*Server, error) {
 	s.routeWorkflow()
 	s.routeSets()
 	s.routeFiles()
+	s.routeCapacity()
 	return s, nil
 }
 
@@ -188,6 +194,13 @@ func challenge(w http.ResponseWriter) {
 }
 
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, guard.ErrLost) {
+		// Redis lost the guard's state; the reconciler is rebuilding it.
+		s.log.Warn("request refused while the guard's state is rebuilt", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the dependency guard's state in Redis is being rebuilt from PostgreSQL; retry in a few seconds")
+		return
+	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error; see the server log")
 }

@@ -35,6 +35,7 @@ func newServer(t *testing.T) (*httptest.Server, *auth.Tokens) {
 	eng, err := engine.New(store, opt, engine.Config{Catalog: cat, Kinds: workers.Kinds()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = eng.Close() })
+	require.NoError(t, eng.Reconcile(context.Background())) // builds the guard's copy in Redis
 	tokens := &auth.Tokens{Pool: db.Pool}
 	srv, err := api.New(api.Deps{Catalog: cat, Store: store, Tokens: tokens, Aborter: eng, Redis: opt})
 	require.NoError(t, err)

@@ -89,7 +89,8 @@ func (s *Server) newSet(w http.ResponseWriter, p *auth.Principal) (sets.NewSet, 
 	return sets.NewSet{Institution: in.ID, CreatedBy: p.User, TimeZone: in.TimeZone}, true
 }
 
-// createLogicalSet: POST /api/v1/sets {"name", "query", "content_type", "description"}.
+// createLogicalSet: POST /api/v1/sets {"name", "query", "content_type",
+// "description"}; the answer counts the members the query selects now.
 func (s *Server) createLogicalSet(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	n, ok := s.newSet(w, p)
 	if !ok {
@@ -111,6 +112,13 @@ func (s *Server) createLogicalSet(w http.ResponseWriter, r *http.Request, p *aut
 	if err != nil {
 		s.setError(w, r, err)
 		return
+	}
+	// Run it once, so whoever wrote the query sees what it selects. The set
+	// exists whatever happens here.
+	if c, err := sets.Count(r.Context(), s.d.Store.Pool, set); err == nil {
+		set.Members = &c
+	} else {
+		s.log.Warn("new logical set could not be counted", "set", set.ID, "err", err)
 	}
 	s.log.Info("set created", "set", set.ID, "kind", set.Kind, "institution", set.Institution, "user", p.User)
 	writeJSON(w, http.StatusCreated, set)

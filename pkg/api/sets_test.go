@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -139,4 +141,49 @@ func TestSubmitRefusesASetOfTheWrongContentOrInstitution(t *testing.T) {
 	require.NoError(t, demo.DeleteSet(ctx, items.ID))
 	_, err = demo.Set(ctx, items.ID, false)
 	requireStatus(t, err, http.StatusNotFound, "not found")
+}
+
+// dyingBody sends n bytes of an id file, then fails like a client that died.
+type dyingBody struct{ n int }
+
+func (d *dyingBody) Read(p []byte) (int, error) {
+	if d.n <= 0 {
+		return 0, errors.New("client died mid-upload")
+	}
+	line := []byte("990000000001\n")
+	k := 0
+	for k+len(line) <= len(p) && d.n > 0 {
+		k += copy(p[k:], line)
+		d.n -= len(line)
+	}
+	return k, nil
+}
+
+// TestBrokenSetUploadLeavesNothing: an id file that breaks off mid-upload
+// creates no set, no member and no problem row.
+func TestBrokenSetUploadLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hs, tokens, db := setServer(t)
+	token, _, err := tokens.Create(ctx, auth.Principal{Institution: "DEMO", Role: auth.RoleStaff, User: "ann"})
+	require.NoError(t, err)
+	body := io.MultiReader(strings.NewReader("MMS ID\n"), &dyingBody{n: 2 << 20})
+	req, err := http.NewRequest(http.MethodPost, hs.URL+api.SetUploadPath+"?name=broken", body)
+	require.NoError(t, err)
+	req.ContentLength = 8 << 20 // promised, never delivered
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		require.NotEqual(t, http.StatusCreated, resp.StatusCode)
+	}
+	testenv.Eventually(t, 10*time.Second, "the upload's transaction to end", func() bool {
+		var busy int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy))
+		return busy == 0
+	})
+	var n int64
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sets) + (SELECT count(*) FROM set_members) + (SELECT count(*) FROM set_problems)`).Scan(&n))
+	require.Zero(t, n)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -77,6 +78,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		staged, err = staging.Stage(ctx, tx, job.ID, r.Body, profile)
 		return err
 	})
+	if err != nil && job != nil {
+		// Decided, then rolled back: the guard's lease goes at once, not
+		// after the reconciler's grace period.
+		s.guard.Forget(context.WithoutCancel(ctx), job.Institution, job.Type, job.ID)
+	}
 	if errors.Is(err, staging.ErrEmpty) {
 		writeError(w, http.StatusBadRequest, "the uploaded file is empty")
 		return

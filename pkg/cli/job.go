@@ -100,6 +100,7 @@ func newJobCmd(env *Env) *cobra.Command {
 	cmd.AddCommand(newJobRunCmd(env), newJobListCmd(env), newJobShowCmd(env), newJobWatchCmd(env),
 		newJobAbortCmd(env), newJobReportCmd(env), newJobRerunCmd(env), newJobRevertCmd(env),
 		newJobFilesCmd(env), newJobDownloadCmd(env))
+	cmd.AddCommand(newJobPriorityCmd(env))
 	return cmd
 }
 

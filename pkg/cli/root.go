@@ -37,6 +37,7 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.AddCommand(newServerCmd(env), newWorkerCmd(env), newMigrateCmd(env), newTokenCmd(env),
 		newJobCmd(env), newScheduleCmd(env), newEventCmd(env), newProfileCmd(env), newSeedCmd(env), newMarcCmd(env))
 	root.AddCommand(newSetCmd(env))
+	root.AddCommand(newCapacityCmd(env))
 	return root
 }
 

@@ -117,6 +117,7 @@ network-monitor read-only), /metrics (Prometheus), /healthz, /readyz.`,
 func newWorkerCmd(env *Env) *cobra.Command {
 	b := &backend{env: env}
 	var concurrency int
+	var metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker: executes chunk tasks from Redis",
@@ -145,15 +146,24 @@ commit; the rest roll back and are re-run elsewhere.`,
 			if err != nil {
 				return err
 			}
+			wm := metrics.New()
 			w, err := worker.New(jobs.NewStore(pool), redisOpt, worker.Config{
-				Catalog: cat, Kinds: workers.KindsFor(cat), Concurrency: concurrency, Logger: b.logger()})
+				Catalog: cat, Kinds: workers.KindsFor(cat), Concurrency: concurrency, Logger: b.logger(), Metrics: wm})
 			if err != nil {
 				return err
+			}
+			if addr := b.pick(metricsAddr, "BINDERY_WORKER_METRICS_ADDR", ""); addr != "" {
+				stopMetrics, err := serveMetrics(addr, wm)
+				if err != nil {
+					return err
+				}
+				defer stopMetrics()
 			}
 			return w.Run(ctx)
 		},
 	}
 	b.flags(cmd, true)
 	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "chunks processed at once by this worker")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve this worker's Prometheus metrics (chunks completed, queue wait, cap deferrals) at http://ADDR/metrics (env BINDERY_WORKER_METRICS_ADDR; default off)")
 	return cmd
 }

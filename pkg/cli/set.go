@@ -114,7 +114,8 @@ func newSetCreateCmd(env *Env) *cobra.Command {
 		Long: `Creates a set for the token's institution and prints it. An itemized set
 (--file) prints the ids that did not become members, with their line
 numbers; the set is created with the others. A logical set (--query) is
-refused if its query cannot be parsed, naming the position of the problem.`,
+refused if its query cannot be parsed, naming the position of the problem;
+else it is run once to show how many records it selects now.`,
 		Example: `  printf 'MMS ID\n990000000001\n990000000002\n' > ids.txt
   bindery set create --name "Weeding 2026" --file ids.txt
   bindery set create --name "Shelf 3" --file barcodes.txt      # header: Barcode
@@ -261,9 +262,8 @@ func newSetDeleteCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a set (refused while an unfinished job runs on it)",
-		Long: `Deletes a set of the token's institution. A set an unfinished job was
-submitted on is kept, and the answer names the job; jobs that already took
-their snapshot of the set are not affected.`,
+		Long: `Deletes a set of the token's institution. While a job submitted on the set
+has not ended, the set is kept and the answer names the job.`,
 		Example: `  bindery set delete 7`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

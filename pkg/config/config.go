@@ -50,6 +50,8 @@ type Institution struct {
 	LoanRetentionDays int    `yaml:"loan_retention_days"`
 	// JobRules overrides job types' concurrency rules for this institution.
 	JobRules map[string]RuleOverride `yaml:"job_rules"`
+	// Peak caps the institution's bulk work during its peak hours.
+	Peak Peak `yaml:"peak"`
 
 	Location *time.Location `yaml:"-"`
 }
@@ -57,6 +59,14 @@ type Institution struct {
 // Admission tunes the admission controller.
 type Admission struct {
 	Window int `yaml:"window"`
+	// FleetWindow bounds the chunks in flight across all jobs; within it
+	// institutions get weighted fair shares (see scheduling.go).
+	FleetWindow int `yaml:"fleet_window"`
+	// Load slows bulk admission while PostgreSQL is slow (AIMD).
+	Load LoadControl `yaml:"load"`
+	// CapLease is how long a bulk chunk's slot in its institution's peak
+	// cap outlives a worker that stopped renewing it (killed).
+	CapLease time.Duration `yaml:"cap_lease"`
 }
 
 // JobType is one entry of the job catalog.
@@ -167,6 +177,7 @@ func (c *Config) withDefaults() {
 	}
 	c.profileDefaults()
 	c.publishingDefaults()
+	c.schedulingDefaults()
 	for i := range c.JobTypes {
 		jt := &c.JobTypes[i]
 		if jt.ChunkSize == 0 {
@@ -302,6 +313,7 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateRules(bad)
+	c.validateScheduling(bad)
 	c.validateTriggers(bad)
 	c.validateProfiles(bad)
 	c.validatePublishing(bad)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/guard"
@@ -45,6 +46,19 @@ type Config struct {
 	// LostTaskAfter is how long a queued chunk may be absent from Redis
 	// before it is re-admitted (covers the admit-then-enqueue window).
 	LostTaskAfter time.Duration
+	// Clock tells the time peak windows are judged by (default time.Now).
+	Clock func() time.Time
+	// Probe times one PostgreSQL round trip for load-aware admission
+	// (default: SELECT 1 on the store's pool). Tests wrap it to add latency.
+	Probe func(context.Context) (time.Duration, error)
+	// FIFO turns fair admission off: every running job is topped up to its
+	// window, oldest first, with no fleet window, peak cap or load control
+	// (the admission before fair shares; benchmarks compare the two).
+	FIFO bool
+	// GuardLeaseGrace is how long the guard's Redis copy may hold a lease of
+	// a job PostgreSQL does not have before the reconciler releases it
+	// (guard.Config.LeaseGrace; default 1 minute).
+	GuardLeaseGrace time.Duration
 }
 
 func (c *Config) withDefaults() {
@@ -66,6 +80,9 @@ func (c *Config) withDefaults() {
 	if c.LostTaskAfter == 0 {
 		c.LostTaskAfter = 3 * time.Second
 	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
 }
 
 // Engine drives jobs through their lifecycle.
@@ -77,15 +94,17 @@ type Engine struct {
 	log       *slog.Logger
 	redis     asynq.RedisConnOpt
 	guard     *guard.Guard
+	rdb       redis.UniversalClient
 	waker     *queue.Waker
 	sched     *schedule.Scheduler
 	flow      *workflow.Runner
 	rr        int             // round-robin start among running jobs
 	enqueued  map[string]bool // queues this client has enqueued to
+	fair      *fairState
 }
 
 // New returns an engine. It owns neither the store nor the Redis connection.
-func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, error) {
+func New(store *jobs.Store, redisOpt asynq.RedisConnOpt, cfg Config) (*Engine, error) {
 	cfg.withDefaults()
 	if cfg.Catalog == nil {
 		return nil, errors.New("engine: Catalog is required")
@@ -93,25 +112,43 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Engine, erro
 	if cfg.Kinds == nil {
 		return nil, errors.New("engine: Kinds is required")
 	}
-	return &Engine{
+	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("engine: the Redis connection option makes no go-redis client")
+	}
+	// The leader rebuilds a lost guard copy itself: its decisions never
+	// wait for one (RebuildWait < 0), the loop reconciles instead.
+	g, err := guard.New(cfg.Catalog, rdb, guard.Config{Logger: cfg.Logger.With("component", "guard"),
+		LeaseGrace: cfg.GuardLeaseGrace, RebuildWait: -1})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	e := &Engine{
 		cfg:       cfg,
 		store:     store,
-		client:    asynq.NewClient(redis),
-		inspector: asynq.NewInspector(redis),
+		client:    asynq.NewClient(redisOpt),
+		inspector: asynq.NewInspector(redisOpt),
 		log:       cfg.Logger.With("component", "engine"),
-		redis:     redis,
-		guard:     &guard.Guard{Catalog: cfg.Catalog},
-		waker:     queue.NewWaker(redis),
-		flow:      &workflow.Runner{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog}},
-		sched: &schedule.Scheduler{Store: store, Catalog: cfg.Catalog, Guard: &guard.Guard{Catalog: cfg.Catalog},
+		redis:     redisOpt,
+		guard:     g,
+		rdb:       rdb,
+		waker:     queue.NewWaker(redisOpt),
+		flow:      &workflow.Runner{Store: store, Catalog: cfg.Catalog, Guard: g},
+		sched: &schedule.Scheduler{Store: store, Catalog: cfg.Catalog, Guard: g,
 			Grace: time.Minute, Logger: cfg.Logger.With("component", "scheduler")},
 		enqueued: map[string]bool{},
-	}, nil
+	}
+	e.fair = newFairState(e)
+	return e, nil
 }
+
+// Guard returns the engine's guard (Redis-backed, the engine's connection).
+func (e *Engine) Guard() *guard.Guard { return e.guard }
 
 // Close releases the engine's Redis connections.
 func (e *Engine) Close() error {
-	return errors.Join(e.client.Close(), e.inspector.Close(), e.waker.Close())
+	return errors.Join(e.client.Close(), e.inspector.Close(), e.waker.Close(), e.rdb.Close())
 }
 
 // Run runs the loop until ctx ends. While another server holds the leader
@@ -170,7 +207,14 @@ func (e *Engine) lead(ctx context.Context) error {
 			lastReconcile = time.Now()
 		}
 		if err := e.Step(ctx); err != nil {
-			return err
+			if !guardLost(err) {
+				return err
+			}
+			// Redis lost the guard's copy since the last pass: rebuild it
+			// before anything else is decided.
+			e.log.Warn("guard copy lost; reconciling at once", "err", err)
+			lastReconcile = time.Time{}
+			continue
 		}
 		// Sleep until a wake-up (job submitted, chunk committed) or the tick.
 		tick.Reset(e.cfg.Tick)
@@ -186,7 +230,7 @@ func (e *Engine) lead(ctx context.Context) error {
 // Step runs one pass: due schedules fire, pending jobs whose predecessors
 // finished are promoted, then initialization, admission and finalization.
 func (e *Engine) Step(ctx context.Context) error {
-	snap, err := e.store.Snapshot(ctx)
+	snap, err := e.snapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -202,7 +246,7 @@ func (e *Engine) Step(ctx context.Context) error {
 		return fmt.Errorf("promote: %w", err)
 	}
 	if promoted > 0 {
-		if snap, err = e.store.Snapshot(ctx); err != nil {
+		if snap, err = e.snapshot(ctx); err != nil {
 			return err
 		}
 	}
@@ -211,18 +255,28 @@ func (e *Engine) Step(ctx context.Context) error {
 		return fmt.Errorf("initialize: %w", err)
 	}
 	if started > 0 {
-		if snap, err = e.store.Snapshot(ctx); err != nil {
+		if snap, err = e.snapshot(ctx); err != nil {
 			return err
 		}
 	}
 	running := snap.ByStatus(jobs.Running)
-	if err := e.admit(ctx, running); err != nil {
+	admit := e.admitFair
+	if e.cfg.FIFO {
+		admit = e.admitFIFO
+	}
+	if err := admit(ctx, snap, running); err != nil {
 		return fmt.Errorf("admit: %w", err)
 	}
 	if err := e.finalize(ctx, running, snap.ByStatus(jobs.Finalizing)); err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	return nil
+}
+
+// guardLost reports whether err means the guard's Redis copy must be
+// rebuilt (or its epoch is not PostgreSQL's) before deciding again.
+func guardLost(err error) bool {
+	return errors.Is(err, guard.ErrLost) || errors.Is(err, jobs.ErrStaleEpoch)
 }
 
 // promote lets PENDING jobs whose predecessors finished go QUEUED.
@@ -236,7 +290,7 @@ func (e *Engine) promote(ctx context.Context, pending []jobs.ActiveJob) (int, er
 		seen[p.Institution] = true
 		n, err := e.guard.Promote(ctx, e.store, p.Institution)
 		if err != nil {
-			return total, err
+			return total, fmt.Errorf("institution %s: %w", p.Institution, err)
 		}
 		if n > 0 {
 			e.log.Info("pending jobs promoted", "institution", p.Institution, "count", n)
@@ -251,6 +305,10 @@ func (e *Engine) promote(ctx context.Context, pending []jobs.ActiveJob) (int, er
 // chunk ledger, then starts them RUNNING, or ends them COMPLETED_NO_BULKS.
 func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, error) {
 	var ids []int64
+	byID := map[int64]jobs.ActiveJob{}
+	for _, j := range snap.Jobs {
+		byID[j.ID] = j
+	}
 	for _, q := range snap.ByStatus(jobs.Queued) {
 		err := e.store.Transition(ctx, e.store.Pool, q.ID, jobs.Initializing, "")
 		var te *jobs.TransitionError
@@ -272,6 +330,8 @@ func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, erro
 			e.log.Error("job initialization failed", "job", id, "err", err)
 			if terr := e.store.Transition(ctx, e.store.Pool, id, jobs.Failed, "initialization failed: "+err.Error()); terr != nil {
 				e.log.Error("cannot mark job failed", "job", id, "err", terr)
+			} else {
+				e.guard.Forget(ctx, byID[id].Institution, byID[id].Type, id)
 			}
 		}
 	}
@@ -279,7 +339,8 @@ func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, erro
 }
 
 func (e *Engine) initializeOne(ctx context.Context, id int64) error {
-	return pgx.BeginFunc(ctx, e.store.Pool, func(tx pgx.Tx) error {
+	var ended *jobs.Job
+	err := pgx.BeginFunc(ctx, e.store.Pool, func(tx pgx.Tx) error {
 		job, err := e.store.LockJob(ctx, tx, id, jobs.Initializing)
 		if errors.Is(err, jobs.ErrNotFound) {
 			return nil // another server has it, or it moved on
@@ -304,16 +365,22 @@ func (e *Engine) initializeOne(ctx context.Context, id int64) error {
 			return err
 		}
 		if chunks == 0 {
+			ended = job
 			return e.store.Transition(ctx, tx, id, jobs.CompletedNoBulks, "the job's population is empty")
 		}
 		e.log.Info("job initialized", "job", id, "type", job.Type, "chunks", chunks, "records", records)
+		e.cfg.Metrics.JobWait.WithLabelValues(job.PriorityClass).Observe(time.Since(job.SubmittedAt).Seconds())
 		return e.store.Transition(ctx, tx, id, jobs.Running, "")
 	})
+	if err == nil && ended != nil {
+		e.guard.Forget(ctx, ended.Institution, ended.Type, id)
+	}
+	return err
 }
 
-// admit tops up every running job to the admission window, starting the
+// admitFIFO tops up every running job to the admission window, starting the
 // round-robin at a different job each pass so no job is always first.
-func (e *Engine) admit(ctx context.Context, running []jobs.ActiveJob) error {
+func (e *Engine) admitFIFO(ctx context.Context, _ *jobs.Snapshot, running []jobs.ActiveJob) error {
 	if len(running) == 0 {
 		return nil
 	}
@@ -388,7 +455,7 @@ func (e *Engine) finalize(ctx context.Context, running, finalizing []jobs.Active
 
 func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 	var final jobs.Status
-	var jobType string
+	var jobType, institution string
 	err := pgx.BeginFunc(ctx, e.store.Pool, func(tx pgx.Tx) error {
 		job, err := e.store.LockJob(ctx, tx, id, jobs.Finalizing)
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -397,7 +464,7 @@ func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		jobType = job.Type
+		jobType, institution = job.Type, job.Institution
 		sum, err := e.store.Summary(ctx, tx, id)
 		if err != nil {
 			return err
@@ -461,6 +528,7 @@ func (e *Engine) finalizeOne(ctx context.Context, id int64) error {
 		return sp.Commit(ctx)
 	})
 	if err == nil && final != "" {
+		e.guard.Forget(ctx, institution, jobType, id)
 		e.log.Info("job finished", "job", id, "status", final)
 		e.cfg.Metrics.JobsFinished.WithLabelValues(jobType, string(final)).Inc()
 	}

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -50,6 +51,8 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, store.Heartbeat(context.Background(), "w1", "h", 1, 1))
 	insp := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = insp.Close() })
+	// As the leader does before any work: the guard's copy is built.
+	require.NoError(t, eng.Reconcile(context.Background()))
 	return &fixture{t: t, db: db, rd: rd, store: store, eng: eng, w: w, insp: insp, cat: cat}
 }
 
@@ -285,21 +288,29 @@ func TestRedisLostWhilePendingAndRunning(t *testing.T) {
 	ctx := context.Background()
 	noop, _ := f.cat.JobType("noop")
 	noop.WaitsFor = []string{"noop"} // each noop waits for the one before it
-	a := f.submit("noop", map[string]string{"records": "3000", "fail_every": "1"})
-	f.step()
-	gb := &guard.Guard{Catalog: f.cat}
+	g := f.eng.Guard()               // the Redis guard, as the server decides
 	jt, _ := f.cat.JobType("noop")
 	in, _ := f.cat.Institution("DEMO")
-	params, err := jt.ResolveParams(in, map[string]string{"records": "500", "fail_every": "1"})
-	require.NoError(t, err)
-	b, err := f.store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", Params: params, PriorityClass: "default"}, gb)
-	require.NoError(t, err)
+	submit := func(raw map[string]string) *jobs.Job {
+		params, err := jt.ResolveParams(in, raw)
+		require.NoError(t, err)
+		j, err := f.store.Insert(ctx, jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", Params: params, PriorityClass: "default"}, g)
+		require.NoError(t, err)
+		return j
+	}
+	a := submit(map[string]string{"records": "3000", "fail_every": "1"})
+	require.Equal(t, jobs.Queued, a.Status)
+	f.step()
+	b := submit(map[string]string{"records": "500", "fail_every": "1"})
 	require.Equal(t, jobs.Pending, b.Status)
 	f.runQueued("default")
 
 	f.rd.Restart(t) // Redis lost everything
 	require.Empty(t, f.pending("default"))
+	require.Empty(t, f.guardCopy(), "the guard's copy is gone too")
+	// The reconciler rebuilds the copy from PostgreSQL before anything else.
 	require.NoError(t, f.eng.Reconcile(ctx))
+	require.Equal(t, map[string]string{strconv.FormatInt(a.ID, 10): "A", strconv.FormatInt(b.ID, 10): "P", "epoch": "2"}, f.guardCopy())
 
 	ja := f.runToEnd(a.ID, "default")
 	require.Equal(t, jobs.CompletedWarning, ja.Status) // fail_every reports every record
@@ -311,8 +322,61 @@ func TestRedisLostWhilePendingAndRunning(t *testing.T) {
 	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT tstzrange(a.started_at, a.ended_at) && tstzrange(b.started_at, b.ended_at)
 		FROM jobs a, jobs b WHERE a.id = $1 AND b.id = $2`, a.ID, b.ID).Scan(&overlap))
 	require.False(t, overlap, "B ran while A ran")
+	require.Equal(t, map[string]string{"epoch": "2"}, f.guardCopy(), "ended jobs leave the copy")
 	var rows, distinct int
 	require.NoError(t, f.db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (job_id, record_id)) FROM job_report`).Scan(&rows, &distinct))
 	require.Equal(t, 3500, rows)
 	require.Equal(t, rows, distinct, "no record processed twice")
+}
+
+// guardCopy returns the guard's Redis copy of DEMO as field -> state (the
+// epoch field as is).
+func (f *fixture) guardCopy() map[string]string {
+	f.t.Helper()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: f.rd.Addr, DB: f.rd.DB})
+	defer c.Close()
+	h, err := c.HGetAll(ctx, "bindery:guard:{DEMO}").Result()
+	require.NoError(f.t, err)
+	keys, err := c.Keys(ctx, "bindery:guard:{DEMO}:*").Result()
+	require.NoError(f.t, err)
+	for _, k := range keys {
+		jobs, err := c.HGetAll(ctx, k).Result()
+		require.NoError(f.t, err)
+		for id, v := range jobs {
+			h[id] = v[:1]
+		}
+	}
+	return h
+}
+
+// TestPromotionWaitsForGuardRebuild: Redis loses the guard's copy while B
+// waits for A, which has just ended. The engine promotes nothing on the lost
+// copy (its step reports it, and the leader reconciles at once); after the
+// rebuild B is promoted and runs.
+func TestPromotionWaitsForGuardRebuild(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	noop, _ := f.cat.JobType("noop")
+	noop.WaitsFor = []string{"noop"}
+	jt, _ := f.cat.JobType("noop")
+	in, _ := f.cat.Institution("DEMO")
+	params, err := jt.ResolveParams(in, map[string]string{"records": "100"})
+	require.NoError(t, err)
+	nj := jobs.NewJob{Institution: "DEMO", Type: "noop", SubmittedBy: "t", Params: params, PriorityClass: "default"}
+	a, err := f.store.Insert(ctx, nj, f.eng.Guard())
+	require.NoError(t, err)
+	b, err := f.store.Insert(ctx, nj, f.eng.Guard())
+	require.NoError(t, err)
+	require.Equal(t, jobs.Pending, b.Status)
+	require.Equal(t, jobs.CompletedSuccess, f.runToEnd(a.ID, "default").Status)
+	require.Equal(t, jobs.Pending, f.status(b.ID))
+	require.NotContains(t, f.guardCopy(), strconv.FormatInt(a.ID, 10), "A left the copy when it ended")
+
+	f.rd.Restart(t)
+	require.ErrorIs(t, f.eng.Step(ctx), guard.ErrLost)
+	require.Equal(t, jobs.Pending, f.status(b.ID))
+	require.NoError(t, f.eng.Reconcile(ctx))
+	require.Equal(t, map[string]string{strconv.FormatInt(b.ID, 10): "P", "epoch": "2"}, f.guardCopy())
+	require.Equal(t, jobs.CompletedSuccess, f.runToEnd(b.ID, "default").Status)
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,6 +18,11 @@ import (
 // enqueue), goes back to pending and is re-admitted under a new fence. The
 // old delivery, if it ever runs, finds its fence stale.
 func (e *Engine) Reconcile(ctx context.Context) error {
+	// The guard's copy in Redis first: rebuilt from PostgreSQL if Redis
+	// lost it, before any work is decided or admitted.
+	if _, err := e.guard.Reconcile(ctx, e.store); err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
 	if err := e.republishQueues(); err != nil {
 		return err
 	}
@@ -125,6 +131,7 @@ func (e *Engine) Abort(ctx context.Context, jobID int64, by string) error {
 	if err := e.store.Transition(ctx, e.store.Pool, jobID, jobs.UserAborted, "aborted by "+by); err != nil {
 		return err
 	}
+	e.guard.Forget(ctx, job.Institution, job.Type, jobID)
 	if err := e.finishAborted(ctx, job); err != nil {
 		e.log.Warn("aborted job's counters not written", "job", jobID, "err", err)
 	}

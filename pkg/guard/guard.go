@@ -3,10 +3,17 @@
 // PENDING; a job that conflicts with a running one, or a second instance of
 // a single-instance type, ends SKIPPED with a message naming the blocker.
 //
-// Decisions are taken in PostgreSQL, inside the transaction that inserts or
-// promotes the job, under a per-institution advisory lock, so concurrent
-// submissions on any number of servers are decided one at a time. A unique
-// index on unfinished single-instance jobs backs the lock up.
+// A Guard made by New decides in Redis: one atomic Lua step per job, on a
+// per-institution copy of the unfinished jobs (redis.go). PostgreSQL stays
+// the truth: every decision is recorded with the epoch of the copy it was
+// taken on and refused if the copy was rebuilt since; a unique index and an
+// exclusion constraint refuse two unfinished single-instance jobs and two
+// live conflicting jobs whatever Redis said; the reconciler rebuilds a lost
+// copy from PostgreSQL under a new epoch and repairs drift (reconcile.go).
+//
+// A Guard with only Catalog set (no Redis) decides in PostgreSQL alone,
+// inside the transaction that inserts or promotes the job, under a
+// per-institution advisory lock (this file).
 package guard
 
 import (
@@ -17,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
@@ -25,9 +33,17 @@ import (
 // Guard decides how jobs start from the configured rules.
 type Guard struct {
 	Catalog *config.Config
+
+	rdb    redis.UniversalClient // nil: decide in PostgreSQL alone
+	cfg    Config
+	script *redis.Script
 }
 
-var _ jobs.Decider = (*Guard)(nil)
+var (
+	_ jobs.Decider   = (*Guard)(nil)
+	_ jobs.Waiter    = (*Guard)(nil)
+	_ jobs.Forgetter = (*Guard)(nil)
+)
 
 // unfinished are the statuses of a job that still holds its place.
 var unfinished = []string{string(jobs.Pending), string(jobs.Queued), string(jobs.Initializing),
@@ -61,13 +77,27 @@ func lockAndList(ctx context.Context, tx pgx.Tx, institution string) ([]other, e
 	})
 }
 
-// Decide is called for a new job, inside its inserting transaction.
-func (g *Guard) Decide(ctx context.Context, tx pgx.Tx, nj jobs.NewJob) (jobs.Decision, error) {
+// Admit decides how a new job starts and inserts it, inside tx.
+func (g *Guard) Admit(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, insert jobs.InsertFunc) (*jobs.Job, error) {
+	r := g.Catalog.Rules(nj.Institution, nj.Type)
+	nj.SingleInstance = r.SingleInstance
+	nj.Conflicts = r.Conflicts
+	if g.rdb != nil {
+		return g.admitRedis(ctx, tx, nj, r, insert)
+	}
+	d, err := g.decidePG(ctx, tx, nj, r)
+	if err != nil {
+		return nil, err
+	}
+	return insert(ctx, tx, nj, d)
+}
+
+// decidePG decides in PostgreSQL alone, under the institution's guard lock.
+func (g *Guard) decidePG(ctx context.Context, tx pgx.Tx, nj jobs.NewJob, r config.Rules) (jobs.Decision, error) {
 	others, err := lockAndList(ctx, tx, nj.Institution)
 	if err != nil {
 		return jobs.Decision{}, err
 	}
-	r := g.Catalog.Rules(nj.Institution, nj.Type)
 	for _, o := range others {
 		switch {
 		case r.SingleInstance && o.typ == nj.Type:
@@ -123,6 +153,9 @@ func describe(os []other) string {
 // finished to QUEUED, in submit order, and returns how many it moved. A job
 // whose conflicting job still runs stays PENDING until it ends.
 func (g *Guard) Promote(ctx context.Context, store *jobs.Store, institution string) (int, error) {
+	if g.rdb != nil {
+		return g.promoteRedis(ctx, store, institution)
+	}
 	moved := 0
 	err := pgx.BeginFunc(ctx, store.Pool, func(tx pgx.Tx) error {
 		others, err := lockAndList(ctx, tx, institution)

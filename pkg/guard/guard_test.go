@@ -2,12 +2,18 @@ package guard_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindery/bindery/pkg/config"
@@ -47,18 +53,70 @@ type fixture struct {
 	store *jobs.Store
 	g     *guard.Guard
 	cat   *config.Config
+	rc    *redis.Client // nil in PostgreSQL-only mode
+	clock *fakeClock
 }
 
-func newFixture(t *testing.T) *fixture {
+// fakeClock is the guard's clock: leases are stamped with it and aged by it.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock() *fakeClock                   { c := &fakeClock{}; c.ns.Store(time.Now().UnixNano()); return c }
+
+const grace = time.Minute
+
+// newFixture: mode "redis" is the guard as the server runs it (a Lua step
+// on a copy in a Redis of the test's own, rebuilt by the reconciler before
+// the first decision); "postgres" decides in PostgreSQL alone.
+func newFixture(t *testing.T, mode string) *fixture {
 	db := testenv.NewDatabase(t)
 	cat := catalog(t)
-	return &fixture{t: t, store: jobs.NewStore(db.Pool), g: &guard.Guard{Catalog: cat}, cat: cat}
+	f := &fixture{t: t, store: jobs.NewStore(db.Pool), g: &guard.Guard{Catalog: cat}, cat: cat, clock: newClock()}
+	if mode == "redis" {
+		rd := testenv.NewRedis(t)
+		opt, err := redis.ParseURL(rd.URL)
+		require.NoError(t, err)
+		f.rc = redis.NewClient(opt)
+		t.Cleanup(func() { _ = f.rc.Close() })
+		f.g, err = guard.New(cat, f.rc, guard.Config{Now: f.clock.Now, LeaseGrace: grace, RebuildWait: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+		require.NoError(t, err)
+		rep := f.reconcile()
+		require.True(t, rep.Rebuilt, "an empty Redis is rebuilt before the first decision")
+	}
+	return f
+}
+
+// testWriter sends the guard's log to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// bothModes runs a test against the Redis guard and the PostgreSQL-only one.
+func bothModes(t *testing.T, test func(t *testing.T, f *fixture)) {
+	for _, mode := range []string{"redis", "postgres"} {
+		t.Run(mode, func(t *testing.T) { test(t, newFixture(t, mode)) })
+	}
+}
+
+func (f *fixture) reconcile() guard.Repair {
+	f.t.Helper()
+	rep, err := f.g.Reconcile(context.Background(), f.store)
+	require.NoError(f.t, err)
+	return rep
+}
+
+func (f *fixture) newJob(inst, typ string) jobs.NewJob {
+	return jobs.NewJob{Institution: inst, Type: typ, SubmittedBy: "t", PriorityClass: "default",
+		SingleInstance: f.cat.Rules(inst, typ).SingleInstance}
 }
 
 func (f *fixture) submit(inst, typ string) *jobs.Job {
 	f.t.Helper()
-	j, err := f.store.Insert(context.Background(), jobs.NewJob{Institution: inst, Type: typ, SubmittedBy: "t",
-		PriorityClass: "default", SingleInstance: f.cat.Rules(inst, typ).SingleInstance}, f.g)
+	j, err := f.store.Insert(context.Background(), f.newJob(inst, typ), f.g)
 	require.NoError(f.t, err)
 	return j
 }
@@ -72,13 +130,60 @@ func (f *fixture) finish(id int64) {
 }
 
 func (f *fixture) status(id int64) jobs.Status {
+	f.t.Helper()
 	j, err := f.store.Get(context.Background(), id)
 	require.NoError(f.t, err)
 	return j.Status
 }
 
+// copyOf returns the guard's Redis copy of an institution: its marker's
+// epoch and every job of its type hashes (id -> value).
+func (f *fixture) copyOf(inst string) map[string]string {
+	f.t.Helper()
+	return guardCopy(f.t, f.rc, inst)
+}
+
+func guardCopy(t *testing.T, rc *redis.Client, inst string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	h, err := rc.HGetAll(ctx, "bindery:guard:{"+inst+"}").Result()
+	require.NoError(t, err)
+	keys, err := rc.Keys(ctx, "bindery:guard:{"+inst+"}:*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		jobs, err := rc.HGetAll(ctx, k).Result()
+		require.NoError(t, err)
+		for id, v := range jobs {
+			require.NotContains(t, h, id, "job %s in two type hashes", id)
+			require.True(t, strings.HasSuffix(k, ":"+strings.Split(v, "|")[1]), "job %s=%s in %s", id, v, k)
+			h[id] = v
+		}
+	}
+	return h
+}
+
+// tamper deletes jobs from the copy behind the guard's back.
+func (f *fixture) tamper(inst string, pick func(id string) bool) {
+	f.t.Helper()
+	ctx := context.Background()
+	keys, err := f.rc.Keys(ctx, "bindery:guard:{"+inst+"}:*").Result()
+	require.NoError(f.t, err)
+	for _, k := range keys {
+		ids, err := f.rc.HKeys(ctx, k).Result()
+		require.NoError(f.t, err)
+		for _, id := range ids {
+			if pick(id) {
+				require.NoError(f.t, f.rc.HDel(ctx, k, id).Err())
+			}
+		}
+	}
+}
+
 func TestWaitsForHoldsPendingThenPromotes(t *testing.T) {
-	f := newFixture(t)
+	bothModes(t, testWaitsForHoldsPendingThenPromotes)
+}
+
+func testWaitsForHoldsPendingThenPromotes(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	imp := f.submit("A", "import")
 	require.Equal(t, jobs.Queued, imp.Status)
@@ -105,8 +210,9 @@ func TestWaitsForHoldsPendingThenPromotes(t *testing.T) {
 	require.Equal(t, jobs.Queued, other.Status, "B overrides waits_for")
 }
 
-func TestConflictsSkipBothWays(t *testing.T) {
-	f := newFixture(t)
+func TestConflictsSkipBothWays(t *testing.T) { bothModes(t, testConflictsSkipBothWays) }
+
+func testConflictsSkipBothWays(t *testing.T, f *fixture) {
 	link := f.submit("A", "link")
 	require.Equal(t, jobs.Queued, link.Status)
 	h := f.submit("A", "headings")
@@ -122,8 +228,9 @@ func TestConflictsSkipBothWays(t *testing.T) {
 	require.Contains(t, link2.Message, fmt.Sprintf("job %d (headings", h2.ID))
 }
 
-func TestConcurrentSingleInstance(t *testing.T) {
-	f := newFixture(t)
+func TestConcurrentSingleInstance(t *testing.T) { bothModes(t, testConcurrentSingleInstance) }
+
+func testConcurrentSingleInstance(t *testing.T, f *fixture) {
 	const n, workers = 200, 8
 	results := make(chan *jobs.Job, n)
 	var wg sync.WaitGroup
@@ -161,16 +268,23 @@ func TestConcurrentSingleInstance(t *testing.T) {
 	}
 }
 
-// TestRandomInterleavings: whatever the order of submissions and finishes,
-// two conflicting jobs are never both past PENDING and unfinished, and a
-// single-instance type never has two unfinished jobs.
-func TestRandomInterleavings(t *testing.T) {
-	f := newFixture(t)
+// TestRandomInterleavings: whatever the order of submissions, finishes and
+// crashes, two conflicting jobs are never both past PENDING and unfinished,
+// and a single-instance type never has two unfinished jobs. With the Redis
+// guard, crashes are: a submission whose transaction dies after its Lua
+// step (its lease leaks), Redis losing everything (rebuilt by the
+// reconciler while others decide), the copy tampered with (an entry
+// deleted), and the clock jumping past the lease grace period while
+// submissions are in flight (the reconciler then releases their leases).
+func TestRandomInterleavings(t *testing.T) { bothModes(t, testRandomInterleavings) }
+
+func testRandomInterleavings(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	types := []string{"import", "link", "headings", "anon"}
 	rng := rand.New(rand.NewSource(42))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var crashes atomic.Int64
 	for w := 0; w < 6; w++ {
 		seed := rng.Int63()
 		wg.Add(1)
@@ -178,15 +292,14 @@ func TestRandomInterleavings(t *testing.T) {
 			defer wg.Done()
 			r := rand.New(rand.NewSource(seed))
 			for i := 0; i < 40; i++ {
-				if r.Intn(3) > 0 {
-					typ := types[r.Intn(len(types))]
-					_, err := f.store.Insert(ctx, jobs.NewJob{Institution: "A", Type: typ, SubmittedBy: "t",
-						PriorityClass: "default", SingleInstance: f.cat.Rules("A", typ).SingleInstance}, f.g)
-					if err != nil {
+				typ := types[r.Intn(len(types))]
+				switch ev := r.Intn(12); {
+				case ev < 7:
+					if _, err := f.store.Insert(ctx, f.newJob("A", typ), f.g); err != nil {
 						t.Error(err)
 						return
 					}
-				} else {
+				case ev < 10:
 					mu.Lock()
 					queued, _ := f.store.IDsInStatus(ctx, jobs.Queued)
 					if len(queued) > 0 {
@@ -194,10 +307,48 @@ func TestRandomInterleavings(t *testing.T) {
 						for _, s := range []jobs.Status{jobs.Initializing, jobs.Running, jobs.Finalizing, jobs.CompletedSuccess} {
 							_ = f.store.Transition(ctx, f.store.Pool, id, s, "")
 						}
+						j, _ := f.store.Row(ctx, id)
+						f.g.Forget(ctx, "A", j.Type, id)
 					}
 					mu.Unlock()
+				case f.rc == nil:
+				case ev == 10:
+					// A server dies between its decision and its commit.
+					crashes.Add(1)
+					tx, err := f.store.Pool.Begin(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_, err = f.store.InsertTx(ctx, tx, f.newJob("A", typ), f.g)
+					_ = tx.Rollback(ctx)
+					if errors.Is(err, guard.ErrLost) {
+						err = f.g.WaitReady(ctx, "A")
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				default:
+					crashes.Add(1)
+					switch r.Intn(3) {
+					case 0: // Redis loses everything; the reconciler rebuilds.
+						if err := f.rc.FlushDB(ctx).Err(); err != nil {
+							t.Error(err)
+							return
+						}
+					case 1: // Someone deletes jobs from the copy; nobody repairs it yet.
+						f.tamper("A", func(string) bool { return r.Intn(2) == 0 })
+						continue
+					case 2: // Time jumps: leases in flight look dead.
+						f.clock.Advance(2 * grace)
+					}
+					if _, err := f.g.Reconcile(ctx, f.store); err != nil {
+						t.Error(err)
+						return
+					}
 				}
-				if _, err := f.g.Promote(ctx, f.store, "A"); err != nil {
+				if _, err := f.g.Promote(ctx, f.store, "A"); err != nil && !errors.Is(err, guard.ErrLost) {
 					t.Error(err)
 					return
 				}
@@ -206,6 +357,24 @@ func TestRandomInterleavings(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if f.rc != nil {
+		require.Positive(t, crashes.Load())
+		// After a last reconciliation, the copy holds exactly the unfinished jobs.
+		f.clock.Advance(2 * grace)
+		f.reconcile()
+		var want []string
+		rows, err := f.store.Pool.Query(ctx, `SELECT id::text FROM jobs WHERE status IN ('PENDING', 'QUEUED') ORDER BY id`)
+		require.NoError(t, err)
+		want, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		var got []string
+		for k := range f.copyOf("A") {
+			if k != "epoch" {
+				got = append(got, k)
+			}
+		}
+		require.ElementsMatch(t, want, got)
+	}
 }
 
 func checkInvariant(t *testing.T, f *fixture) {

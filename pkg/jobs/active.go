@@ -14,8 +14,9 @@ type ActiveJob struct {
 	Type          string
 	Institution   string
 	PriorityClass string
-	Pending       int // chunks waiting for admission
+	Pending       int // chunks waiting for admission, counted up to PendingCountCap
 	Queued        int // chunks in flight
+	Running       int // in flight and started by a worker
 }
 
 // Snapshot is everything one engine step needs, read in one round trip.
@@ -23,6 +24,8 @@ type Snapshot struct {
 	Jobs []ActiveJob
 	// NextSchedule is the earliest due time of an enabled schedule (zero: none).
 	NextSchedule time.Time
+	// FleetSlots is the concurrency of the workers alive now.
+	FleetSlots int
 }
 
 // ByStatus returns the snapshot's jobs in status st, oldest first.
@@ -36,18 +39,32 @@ func (s *Snapshot) ByStatus(st Status) []ActiveJob {
 	return out
 }
 
+// PendingCountCap bounds the pending chunks a snapshot counts per job: the
+// engine steps on every commit, and admission needs at most a window of
+// them, so a million-chunk job must not cost a million-row count per step.
+const PendingCountCap = 1024
+
 // Snapshot reads every unfinished job with its open chunk counts, and the
 // next schedule due.
 func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
+	return s.SnapshotFleet(ctx, 5*time.Second)
+}
+
+// SnapshotFleet is Snapshot also counting the slots of the workers whose
+// heartbeat is younger than alive, in the same round trip.
+func (s *Store) SnapshotFleet(ctx context.Context, alive time.Duration) (*Snapshot, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT j.id, j.status, j.type, j.institution, j.priority_class,
-			coalesce(c.pending, 0), coalesce(c.queued, 0),
-			(SELECT min(next_run_at) FROM schedules WHERE enabled)
+			coalesce(c.pending, 0), coalesce(c.queued, 0), coalesce(c.running, 0),
+			(SELECT min(next_run_at) FROM schedules WHERE enabled),
+			(SELECT coalesce(sum(concurrency), 0) FROM workers WHERE heartbeat_at > now() - make_interval(secs => $1))
 		FROM jobs j
-		LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-		                          count(*) FILTER (WHERE status = 'queued') AS queued
-		                   FROM chunks WHERE job_id = j.id AND status IN ('pending', 'queued')) c ON j.status = 'RUNNING'
+		LEFT JOIN LATERAL (SELECT (SELECT count(*) FROM (SELECT FROM chunks WHERE job_id = j.id AND status = 'pending'
+		                                                 LIMIT $2) p) AS pending,
+		                          count(*) AS queued,
+		                          count(*) FILTER (WHERE started_at IS NOT NULL) AS running
+		                   FROM chunks WHERE job_id = j.id AND status = 'queued') c ON j.status = 'RUNNING'
 		WHERE j.status IN ('PENDING', 'QUEUED', 'INITIALIZING', 'RUNNING', 'FINALIZING')
-		ORDER BY j.id`)
+		ORDER BY j.id`, alive.Seconds(), PendingCountCap)
 	if err != nil {
 		return nil, err
 	}
@@ -55,14 +72,16 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 	var next *time.Time
 	snap.Jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActiveJob, error) {
 		var a ActiveJob
-		return a, r.Scan(&a.ID, &a.Status, &a.Type, &a.Institution, &a.PriorityClass, &a.Pending, &a.Queued, &next)
+		return a, r.Scan(&a.ID, &a.Status, &a.Type, &a.Institution, &a.PriorityClass, &a.Pending, &a.Queued, &a.Running, &next, &snap.FleetSlots)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if next == nil && len(snap.Jobs) == 0 {
-		// No job row carried it: ask once.
-		if err := s.Pool.QueryRow(ctx, `SELECT min(next_run_at) FROM schedules WHERE enabled`).Scan(&next); err != nil {
+	if len(snap.Jobs) == 0 {
+		// No job row carried them: ask once.
+		if err := s.Pool.QueryRow(ctx, `SELECT (SELECT min(next_run_at) FROM schedules WHERE enabled),
+				(SELECT coalesce(sum(concurrency), 0) FROM workers WHERE heartbeat_at > now() - make_interval(secs => $1))`,
+			alive.Seconds()).Scan(&next, &snap.FleetSlots); err != nil {
 			return nil, err
 		}
 	}

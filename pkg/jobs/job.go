@@ -12,24 +12,26 @@ import (
 
 // Job is one job instance.
 type Job struct {
-	ID            int64            `json:"id"`
-	Institution   string           `json:"institution"`
-	Type          string           `json:"type"`
-	Status        Status           `json:"status"`
-	SubmittedBy   string           `json:"submitted_by"`
-	Params        map[string]any   `json:"params"`
-	PriorityClass string           `json:"priority_class"`
-	SubmittedAt   time.Time        `json:"submitted_at"`
-	StartedAt     *time.Time       `json:"started_at,omitempty"`
-	EndedAt       *time.Time       `json:"ended_at,omitempty"`
-	TotalChunks   int              `json:"total_chunks"`
-	TotalRecords  int64            `json:"total_records"`
-	Counters      map[string]int64 `json:"counters"`
-	Alerts        []string         `json:"alerts"`
-	Message       string           `json:"message,omitempty"`
-	WaitingFor    []int64          `json:"waiting_for,omitempty"`
-	Progress      *Progress        `json:"progress,omitempty"`
-	Events        []Event          `json:"events,omitempty"`
+	ID            int64          `json:"id"`
+	Institution   string         `json:"institution"`
+	Type          string         `json:"type"`
+	Status        Status         `json:"status"`
+	SubmittedBy   string         `json:"submitted_by"`
+	Params        map[string]any `json:"params"`
+	PriorityClass string         `json:"priority_class"`
+	// Priority is an operator's override: high, normal (the type's class) or low.
+	Priority     string           `json:"priority"`
+	SubmittedAt  time.Time        `json:"submitted_at"`
+	StartedAt    *time.Time       `json:"started_at,omitempty"`
+	EndedAt      *time.Time       `json:"ended_at,omitempty"`
+	TotalChunks  int              `json:"total_chunks"`
+	TotalRecords int64            `json:"total_records"`
+	Counters     map[string]int64 `json:"counters"`
+	Alerts       []string         `json:"alerts"`
+	Message      string           `json:"message,omitempty"`
+	WaitingFor   []int64          `json:"waiting_for,omitempty"`
+	Progress     *Progress        `json:"progress,omitempty"`
+	Events       []Event          `json:"events,omitempty"`
 }
 
 // IntParam returns an integer parameter, whether it came from the submit

@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -30,12 +32,19 @@ func PlanRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize int, keys
 // fence, and returns them. The caller enqueues them; a crash in between is
 // repaired by the reconciler, which finds queued chunks with no task.
 func (s *Store) Admit(ctx context.Context, jobID int64, n int) ([]Chunk, error) {
+	return s.AdmitTo(ctx, jobID, n, "")
+}
+
+// AdmitTo is Admit recording the queue the chunks go to ("": the job's
+// class), which the reconciler looks in even if the job's class changes.
+func (s *Store) AdmitTo(ctx context.Context, jobID int64, n int, queue string) ([]Chunk, error) {
 	rows, err := s.Pool.Query(ctx, `UPDATE chunks c SET status = 'queued', fence = c.fence + 1,
-			admitted_at = now(), started_at = NULL, worker_id = NULL, attempts = c.attempts + 1
+			admitted_at = now(), started_at = NULL, worker_id = NULL, attempts = c.attempts + 1,
+			queue = nullif($3, '')
 		FROM (SELECT job_id, seq FROM chunks WHERE job_id = $1 AND status = 'pending'
 		      ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) p
 		WHERE c.job_id = p.job_id AND c.seq = p.seq
-		RETURNING c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records`, jobID, n)
+		RETURNING c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records`, jobID, n, queue)
 	if err != nil {
 		return nil, fmt.Errorf("admit chunks of job %d: %w", jobID, err)
 	}
@@ -49,7 +58,15 @@ func (s *Store) Admit(ctx context.Context, jobID int64, n int) ([]Chunk, error) 
 // the delivery is stale (re-admitted since, already done, or its job no
 // longer runs).
 func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool, error) {
+	started, _, err := s.MarkStartedWait(ctx, c, workerID)
+	return started, err
+}
+
+// MarkStartedWait is MarkStarted also returning how long the chunk waited
+// between its admission and this start (its queue wait).
+func (s *Store) MarkStartedWait(ctx context.Context, c Chunk, workerID string) (bool, time.Duration, error) {
 	var started bool
+	var waited float64
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		// The marker need not survive a PostgreSQL crash (the reconciler
 		// then finds the chunk by its missing task), so its commit does not
@@ -57,13 +74,17 @@ func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE chunks SET started_at = now(), worker_id = $4
+		err := tx.QueryRow(ctx, `UPDATE chunks SET started_at = now(), worker_id = $4
 			WHERE job_id = $1 AND seq = $2 AND fence = $3 AND status = 'queued'
-			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'RUNNING')`, c.JobID, c.Seq, c.Fence, workerID)
-		started = tag.RowsAffected() == 1
+			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'RUNNING')
+			RETURNING extract(epoch FROM now() - admitted_at)::float8`, c.JobID, c.Seq, c.Fence, workerID).Scan(&waited)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		started = err == nil
 		return err
 	})
-	return started, err
+	return started, time.Duration(waited * float64(time.Second)), err
 }
 
 // CommitChunk marks the chunk done inside tx, with its counters and report
@@ -138,7 +159,7 @@ type QueuedChunk struct {
 // QueuedChunks lists the in-flight chunks of running jobs with the liveness
 // of the worker that started each (dead: no heartbeat for staleSeconds).
 func (s *Store) QueuedChunks(ctx context.Context, staleSeconds float64) ([]QueuedChunk, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records, j.priority_class,
+	rows, err := s.Pool.Query(ctx, `SELECT c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records, coalesce(c.queue, j.priority_class),
 			coalesce(c.worker_id, ''),
 			coalesce(w.heartbeat_at > now() - make_interval(secs => $1), false),
 			extract(epoch FROM now() - c.admitted_at)::float8

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -31,16 +32,20 @@ type NewJob struct {
 	// SingleInstance makes PostgreSQL refuse a second unfinished job of the
 	// same type and institution (a unique index), whatever the guard said.
 	SingleInstance bool
+	// Conflicts are the types this job conflicts with at its institution:
+	// PostgreSQL refuses to hold it live (QUEUED .. FINALIZING) beside a live
+	// job of one of them (an exclusion constraint), whatever the guard said.
+	Conflicts []string
 }
 
 const jobColumns = `id, institution, type, status, submitted_by, params, priority_class,
-	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for`
+	submitted_at, started_at, ended_at, total_chunks, total_records, counters, alerts, message, waiting_for, priority`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	var j Job
 	var params, counters []byte
 	err := row.Scan(&j.ID, &j.Institution, &j.Type, &j.Status, &j.SubmittedBy, &params, &j.PriorityClass,
-		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor)
+		&j.SubmittedAt, &j.StartedAt, &j.EndedAt, &j.TotalChunks, &j.TotalRecords, &counters, &j.Alerts, &j.Message, &j.WaitingFor, &j.Priority)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -61,54 +66,153 @@ type Decision struct {
 	Status     Status
 	Message    string
 	WaitingFor []int64 // the jobs a PENDING job waits for
+	// ID, when not zero, is the id reserved for the job (ReserveID), so a
+	// guard can name the job before it exists.
+	ID int64
+	// Epoch, when not zero, is the guard epoch the decision was taken under
+	// (pkg/guard's Redis copy). The insert re-reads the epoch under a share
+	// lock and refuses the decision with ErrStaleEpoch if it changed.
+	Epoch int64
 }
 
-// Decider decides, inside the inserting transaction, how a new job starts:
-// QUEUED, PENDING behind the jobs it depends on, or SKIPPED (pkg/guard).
+// ErrStaleEpoch: the guard's Redis copy was rebuilt between the decision
+// and its insert; the decision must be taken again on the new copy.
+var ErrStaleEpoch = errors.New("the guard decision was taken on a Redis copy that has since been rebuilt")
+
+// ErrGuardBackstop: PostgreSQL refused a job the guard let through: a second
+// unfinished job of a single-instance type, or a live job beside a
+// conflicting live job. The guard's copy of the unfinished jobs was wrong.
+var ErrGuardBackstop = errors.New("refused by the guard's PostgreSQL backstop")
+
+// InsertFunc inserts a job in the status d decides, inside tx.
+type InsertFunc func(ctx context.Context, tx pgx.Tx, nj NewJob, d Decision) (*Job, error)
+
+// Decider decides how a new job starts (QUEUED, PENDING behind the jobs it
+// depends on, or SKIPPED) and inserts it with insert, inside tx (pkg/guard).
 type Decider interface {
-	Decide(ctx context.Context, tx pgx.Tx, nj NewJob) (Decision, error)
+	Admit(ctx context.Context, tx pgx.Tx, nj NewJob, insert InsertFunc) (*Job, error)
+}
+
+// Forgetter is a Decider that keeps state outside PostgreSQL: Insert tells
+// it when a job it decided on did not commit after all.
+type Forgetter interface {
+	Forget(ctx context.Context, institution, jobType string, ids ...int64)
+}
+
+// ErrGuardLost: the guard's state outside PostgreSQL (pkg/guard's Redis
+// copy) is lost and not yet rebuilt; no decision can be taken until it is.
+var ErrGuardLost = errors.New("the guard's state in Redis is lost and not yet rebuilt by the reconciler; retry shortly")
+
+// Waiter is a Decider whose decisions can fail with ErrGuardLost: Insert
+// then waits with WaitReady, holding no connection, and decides again.
+type Waiter interface {
+	WaitReady(ctx context.Context, institution string) error
 }
 
 // Insert creates a job in the status d decides (QUEUED when d is nil).
 func (s *Store) Insert(ctx context.Context, nj NewJob, d Decider) (*Job, error) {
-	var job *Job
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		var err error
-		job, err = s.InsertTx(ctx, tx, nj, d)
-		return err
-	})
-	return job, err
+	for attempt := 1; ; attempt++ {
+		var job *Job
+		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+			var err error
+			job, err = s.InsertTx(ctx, tx, nj, d)
+			return err
+		})
+		if err != nil && job != nil {
+			if f, ok := d.(Forgetter); ok {
+				f.Forget(context.WithoutCancel(ctx), job.Institution, job.Type, job.ID)
+			}
+		}
+		w, ok := d.(Waiter)
+		if !errors.Is(err, ErrGuardLost) || !ok || attempt == 5 {
+			if err != nil {
+				return nil, err
+			}
+			return job, nil
+		}
+		if err := w.WaitReady(ctx, nj.Institution); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // InsertTx is Insert inside the caller's transaction, so a job and what it
 // stages (an uploaded file) commit or roll back together.
 func (s *Store) InsertTx(ctx context.Context, tx pgx.Tx, nj NewJob, d Decider) (*Job, error) {
+	if d == nil {
+		return s.InsertDecision(ctx, tx, nj, Decision{Status: Queued})
+	}
+	job, err := d.Admit(ctx, tx, nj, s.InsertDecision)
+	if err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	return job, nil
+}
+
+// ReserveID takes the next job id, for a job about to be decided on.
+func (s *Store) ReserveID(ctx context.Context, q DBTX) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `SELECT nextval('jobs_id_seq')`).Scan(&id)
+	return id, err
+}
+
+// insertJob inserts the job and its first event in one statement. With an
+// epoch ($12) it takes a share lock on the guard epoch row until commit
+// (waiting for a rebuild in progress, which holds it FOR UPDATE, to commit)
+// and inserts only if the epoch is still that one.
+const insertJob = `WITH g AS (SELECT epoch FROM guard_epoch WHERE $12::bigint IS NOT NULL FOR KEY SHARE),
+j AS (
+	INSERT INTO jobs (id, institution, type, status, submitted_by, params, priority_class, single_instance,
+		conflicts_with, waiting_for, message, guard_epoch, ended_at)
+	SELECT coalesce($13, nextval('jobs_id_seq')), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12,
+		CASE WHEN $3 = 'SKIPPED' THEN now() END
+	WHERE $11 OR EXISTS (SELECT FROM g WHERE g.epoch = $12)
+	RETURNING ` + jobColumns + `),
+e AS (INSERT INTO job_events (job_id, status, message) SELECT id, status, message FROM j)
+SELECT ` + jobColumns + ` FROM j`
+
+// InsertDecision inserts a job in the status d decided, with its first event
+// (an InsertFunc). A decision with an epoch that is no longer current is
+// refused with ErrStaleEpoch; one that PostgreSQL's guard backstop refuses
+// fails with an error wrapping ErrGuardBackstop (the transaction is then
+// aborted: callers that want to go on wrap the call in a savepoint).
+func (s *Store) InsertDecision(ctx context.Context, tx pgx.Tx, nj NewJob, d Decision) (*Job, error) {
 	params, err := json.Marshal(nj.Params)
 	if err != nil {
 		return nil, err
 	}
-	dec := Decision{Status: Queued}
-	if d != nil {
-		if dec, err = d.Decide(ctx, tx, nj); err != nil {
-			return nil, fmt.Errorf("guard: %w", err)
-		}
+	if d.WaitingFor == nil {
+		d.WaitingFor = []int64{}
 	}
-	if dec.WaitingFor == nil {
-		dec.WaitingFor = []int64{}
+	conflicts := nj.Conflicts
+	if conflicts == nil {
+		conflicts = []string{}
 	}
-	job, err := scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (institution, type, status, submitted_by, params,
-			priority_class, single_instance, waiting_for, message, ended_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $3 = 'SKIPPED' THEN now() END) RETURNING `+jobColumns,
-		nj.Institution, nj.Type, string(dec.Status), nj.SubmittedBy, params, nj.PriorityClass, nj.SingleInstance,
-		dec.WaitingFor, dec.Message))
-	if err != nil {
-		return nil, fmt.Errorf("insert job: %w", err)
+	var epoch, id *int64
+	if d.Epoch != 0 {
+		epoch = &d.Epoch
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO job_events (job_id, status, message) VALUES ($1, $2, $3)`,
-		job.ID, string(dec.Status), dec.Message); err != nil {
-		return nil, err
+	if d.ID != 0 {
+		id = &d.ID
+	}
+	job, err := scanJob(tx.QueryRow(ctx, insertJob, nj.Institution, nj.Type, string(d.Status), nj.SubmittedBy, params,
+		nj.PriorityClass, nj.SingleInstance, conflicts, d.WaitingFor, d.Message, epoch == nil, epoch, id))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, ErrStaleEpoch
+	case err != nil:
+		return nil, fmt.Errorf("insert job: %w", interpretGuardError(err))
 	}
 	return job, nil
+}
+
+// interpretGuardError wraps the backstop's refusals in ErrGuardBackstop.
+func interpretGuardError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.ConstraintName == "jobs_single_instance_unfinished" || pe.ConstraintName == "guard_claims_conflict") {
+		return fmt.Errorf("%w (%s): %w", ErrGuardBackstop, pe.ConstraintName, err)
+	}
+	return err
 }
 
 // Get returns a job with its live progress and status history.
@@ -267,7 +371,7 @@ func (s *Store) Transition(ctx context.Context, q DBTX, id int64, to Status, mes
 			ended_at = CASE WHEN $2 = ANY($5::text[]) THEN now() ELSE ended_at END
 		WHERE id = $1 AND status = ANY($4)`, id, string(to), message, from, terminalNames())
 	if err != nil {
-		return fmt.Errorf("job %d to %s: %w", id, to, err)
+		return fmt.Errorf("job %d to %s: %w", id, to, interpretGuardError(err))
 	}
 	if tag.RowsAffected() == 0 {
 		var cur Status
@@ -327,4 +431,13 @@ func (s *Store) Finish(ctx context.Context, tx pgx.Tx, id int64, counters map[st
 	}
 	_, err = tx.Exec(ctx, `UPDATE jobs SET counters = $2, alerts = $3 WHERE id = $1`, id, c, alerts)
 	return err
+}
+
+// SetPriority records an operator's priority override and the class it puts
+// the job in; it applies to the job's next admissions. A finished job
+// cannot change: ErrNotFound.
+func (s *Store) SetPriority(ctx context.Context, id int64, priority, class string) (*Job, error) {
+	return scanJob(s.Pool.QueryRow(ctx, `UPDATE jobs SET priority = $2, priority_class = $3
+		WHERE id = $1 AND status IN ('PENDING', 'QUEUED', 'INITIALIZING', 'RUNNING', 'FINALIZING')
+		RETURNING `+jobColumns, id, priority, class))
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 	ChunksCommitted  *prometheus.CounterVec
 	ChunkSeconds     *prometheus.HistogramVec
 	StaleDeliveries  prometheus.Counter
+	Scheduling
 }
 
 // New registers the collectors on a new registry with Go and process metrics.
@@ -43,6 +44,8 @@ func New() *Metrics {
 		StaleDeliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bindery_chunk_stale_deliveries_total", Help: "Chunk deliveries dropped because their fence was stale or the job no longer runs."}),
 	}
+	m.Scheduling = newScheduling()
+	r.MustRegister(m.Scheduling.collectors()...)
 	r.MustRegister(m.JobsSubmitted, m.JobsFinished, m.ChunksAdmitted, m.ChunksReadmitted, m.ChunksCommitted,
 		m.ChunkSeconds, m.StaleDeliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -107,11 +108,12 @@ func CreateItemized(ctx context.Context, pool Pool, n NewSet, file io.Reader) (S
 		if err != nil {
 			return nameTaken(err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE set_upload (line bigint, value text) ON COMMIT DROP`); err != nil {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE set_upload (line bigint, value text, num bigint) ON COMMIT DROP`); err != nil {
 			return err
 		}
 		var scanErrAt error
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"set_upload"}, []string{"line", "value"}, &lineSource{sc: sc, line: &line, err: &scanErrAt})
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"set_upload"}, []string{"line", "value", "num"},
+			&lineSource{sc: sc, line: &line, err: &scanErrAt, numeric: kind == IDKindMMS})
 		if scanErrAt != nil {
 			return scanErrAt
 		}
@@ -168,10 +170,12 @@ func nameTaken(err error) error {
 
 // lineSource feeds the id file's non-blank lines to COPY.
 type lineSource struct {
-	sc    *bufio.Scanner
-	line  *int64
-	value string
-	err   *error
+	sc      *bufio.Scanner
+	line    *int64
+	value   string
+	num     any // the value as a number (MMS ids), nil when it is not one
+	numeric bool
+	err     *error
 }
 
 func (s *lineSource) Next() bool {
@@ -184,26 +188,31 @@ func (s *lineSource) Next() bool {
 		if !utf8.ValidString(s.value) {
 			s.value = strings.ToValidUTF8(s.value, "\uFFFD")
 		}
+		s.num = nil
+		if s.numeric {
+			if n, err := strconv.ParseInt(s.value, 10, 64); err == nil && n > 0 && s.value[0] != '+' {
+				s.num = n
+			}
+		}
 		return true
 	}
 	*s.err = scanErr(s.sc, *s.line+1)
 	return false
 }
 
-func (s *lineSource) Values() ([]any, error) { return []any{*s.line, s.value}, nil }
+func (s *lineSource) Values() ([]any, error) { return []any{*s.line, s.value, s.num}, nil }
 func (s *lineSource) Err() error             { return *s.err }
 
 // lookups resolve an uploaded value to a member id of the institution (NULL:
 // not found) and say what is wrong when it cannot be a member.
 var lookups = map[string]string{
 	IDKindMMS: `SELECT u.line, u.value, r.id AS member_id,
-			CASE WHEN u.value !~ '^[0-9]{1,18}$' THEN 'not an MMS ID (a number)'
+			CASE WHEN u.num IS NULL THEN 'not an MMS ID (a number)'
 			     WHEN r.id IS NULL THEN 'not found'
 			     WHEN r.deleted THEN 'deleted'
 			     WHEN r.record_type <> $2 THEN CASE r.record_type WHEN 'bib' THEN 'a bib' ELSE 'an authority' END || ' record; this set holds ' || $2 || ' records'
 			END AS problem
-		FROM set_upload u
-		LEFT JOIN records r ON r.id = CASE WHEN u.value ~ '^[0-9]{1,18}$' THEN u.value::bigint END AND r.institution = $1`,
+		FROM set_upload u LEFT JOIN records r ON r.id = u.num AND r.institution = $1`,
 	IDKindBarcode: `SELECT u.line, u.value, i.id AS member_id, CASE WHEN i.id IS NULL THEN 'not found' END AS problem
 		FROM set_upload u LEFT JOIN items i ON i.institution = $1 AND i.barcode = u.value`,
 	IDKindUserID: `SELECT u.line, u.value, x.id AS member_id, CASE WHEN x.id IS NULL THEN 'not found' END AS problem

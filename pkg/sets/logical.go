@@ -2,12 +2,14 @@ package sets
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/bindery/bindery/pkg/sets/query"
 )
@@ -63,14 +65,18 @@ type Member struct {
 	Label string `json:"label,omitempty"`
 }
 
-// population is the SQL of a set's members now: it selects k (the order),
-// id, key, label and, when q checks MARC conditions, marc and q's SQL
-// conditions.
+// population is the SQL of a set's members now: "SELECT " + cols +
+// marcCols + from. cols are k (the order), id, key and label; when q checks
+// MARC conditions, marcCols are the record's marc and q's SQL conditions.
 type population struct {
-	sql  string
-	args []any
-	q    *query.Query // non-nil when candidates must be matched in Go
+	cols     string
+	marcCols string
+	from     string
+	args     []any
+	q        *query.Query // non-nil when candidates must be matched in Go
 }
+
+func (p *population) sql() string { return "SELECT " + p.cols + p.marcCols + " " + p.from }
 
 func populationOf(s *Set) (*population, error) {
 	switch {
@@ -84,81 +90,170 @@ func populationOf(s *Set) (*population, error) {
 			return nil, fmt.Errorf("set %d: time zone: %w", s.ID, err)
 		}
 		a := query.NewArgs(query.Context{Institution: s.Institution, Location: loc}, s.Institution, s.ContentType)
-		where := q.Where(a)
-		cols := ""
-		p := &population{}
+		p := &population{cols: `r.id AS k, r.id, r.id::text AS key, r.title AS label`}
+		p.from = `FROM records r WHERE r.institution = $1 AND r.record_type = $2 AND NOT r.deleted AND ` + q.Where(a)
 		if q.UsesMARC() {
-			cols = ", r.marc"
+			p.marcCols = ", r.marc"
 			for _, c := range q.LeafColumns(a) {
-				cols += ", " + c
+				p.marcCols += ", " + c
 			}
 			p.q = q
 		}
-		p.sql = `SELECT r.id AS k, r.id, r.id::text AS key, r.title AS label` + cols + `
-			FROM records r WHERE r.institution = $1 AND r.record_type = $2 AND NOT r.deleted AND ` + where
 		p.args = a.Values()
 		return p, nil
 	case s.ContentType == ContentBib || s.ContentType == ContentAuthority:
-		return &population{sql: `SELECT m.ord AS k, r.id, r.id::text AS key, r.title AS label
-			FROM set_members m JOIN records r ON r.id = m.member_id AND r.institution = $1 AND r.record_type = $2 AND NOT r.deleted
+		return &population{cols: `m.ord AS k, r.id, r.id::text AS key, r.title AS label`,
+			from: `FROM set_members m JOIN records r ON r.id = m.member_id AND r.institution = $1 AND r.record_type = $2 AND NOT r.deleted
 			WHERE m.set_id = $3`, args: []any{s.Institution, s.ContentType, s.ID}}, nil
 	case s.ContentType == ContentItem:
-		return &population{sql: `SELECT m.ord AS k, i.id, i.barcode AS key, i.title AS label
-			FROM set_members m JOIN items i ON i.id = m.member_id AND i.institution = $1
+		return &population{cols: `m.ord AS k, i.id, i.barcode AS key, i.title AS label`,
+			from: `FROM set_members m JOIN items i ON i.id = m.member_id AND i.institution = $1
 			WHERE m.set_id = $2`, args: []any{s.Institution, s.ID}}, nil
 	case s.ContentType == ContentUser:
-		return &population{sql: `SELECT m.ord AS k, x.id, x.primary_id AS key, x.full_name AS label
-			FROM set_members m JOIN users x ON x.id = m.member_id AND x.institution = $1
+		return &population{cols: `m.ord AS k, x.id, x.primary_id AS key, x.full_name AS label`,
+			from: `FROM set_members m JOIN users x ON x.id = m.member_id AND x.institution = $1
 			WHERE m.set_id = $2`, args: []any{s.Institution, s.ID}}, nil
 	}
 	return nil, &InputError{fmt.Sprintf("set %d holds %s, which Bindery has no data for", s.ID, s.ContentType)}
 }
 
-// each runs the population and calls fn with each member, in order,
-// numbering them from 1. Members before offset are skipped (but counted).
-func (p *population) each(ctx context.Context, q DB, fn func(Member) error) error {
-	rows, err := q.Query(ctx, p.sql+` ORDER BY k`, p.args...)
-	if err != nil {
-		return fmt.Errorf("run set: %w", err)
-	}
-	defer rows.Close()
-	var k int64
-	var m Member
-	var raw []byte
-	var leaves []bool
-	dest := []any{&k, &m.ID, &m.Key, &m.Label}
-	if p.q != nil {
-		dest = append(dest, &raw)
-		leaves = make([]bool, p.q.SQLConditions())
-		for i := range leaves {
-			dest = append(dest, &leaves[i])
-		}
-	}
-	var ord int64
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		if p.q != nil {
-			ok, err := p.q.Match(leaves, raw)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", m.ID, err)
-			}
-			if !ok {
-				continue
-			}
-		}
-		ord++
-		m.Ord = ord
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+// scanner reads the rows of a population query: dest for Scan, and match
+// to decide a row when the query has MARC conditions.
+type scanner struct {
+	q      *query.Query
+	raw    []byte
+	leaves []bool
 }
 
-// errStop ends a walk over the members early.
-var errStop = errors.New("stop")
+func (sc *scanner) dest(first ...any) []any {
+	if sc.q == nil {
+		return first
+	}
+	sc.leaves = make([]bool, sc.q.SQLConditions())
+	dest := append(first, &sc.raw)
+	for i := range sc.leaves {
+		dest = append(dest, &sc.leaves[i])
+	}
+	return dest
+}
+
+func (sc *scanner) match(id int64) (bool, error) {
+	if sc.q == nil {
+		return true, nil
+	}
+	ok, err := sc.q.Match(sc.leaves, sc.raw)
+	if err != nil {
+		return false, fmt.Errorf("record %d: %w", id, err)
+	}
+	return ok, nil
+}
+
+// each streams a population without MARC conditions in order, from
+// offset, at most limit (0: all), numbering members from offset+1.
+func (p *population) each(ctx context.Context, q DB, offset, limit int64, fn func(Member) error) (int64, error) {
+	args := append(append([]any(nil), p.args...), offset)
+	sql := p.sql() + ` ORDER BY k OFFSET $` + strconv.Itoa(len(args))
+	if limit > 0 {
+		args = append(args, limit)
+		sql += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, fmt.Errorf("run set: %w", err)
+	}
+	defer rows.Close()
+	var k, n int64
+	var m Member
+	for rows.Next() {
+		if err := rows.Scan(&k, &m.ID, &m.Key, &m.Label); err != nil {
+			return n, err
+		}
+		n++
+		m.Ord = offset + n
+		if err := fn(m); err != nil {
+			return n, err
+		}
+	}
+	return n, rows.Err()
+}
+
+// matchingIDs runs a logical population with MARC conditions for a
+// snapshot: only the id and what the match needs are read, in whatever
+// order PostgreSQL finds them (an ORDER BY would sort the records' MARC),
+// and the matching ids are returned sorted (a logical set's order).
+func (p *population) matchingIDs(ctx context.Context, q DB) ([]int64, error) {
+	rows, err := q.Query(ctx, "SELECT r.id"+p.marcCols+" "+p.from, p.args...)
+	if err != nil {
+		return nil, fmt.Errorf("run set: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	if binaryColumns(rows) {
+		// The fast path: the row's bytes as PostgreSQL sent them (int8,
+		// bytea, bool in binary format), matched in place, nothing copied.
+		leaves := make([]bool, p.q.SQLConditions())
+		for rows.Next() {
+			vals := rows.RawValues()
+			if len(vals[0]) != 8 || vals[1] == nil {
+				return nil, fmt.Errorf("run set: unexpected id or marc value")
+			}
+			id := int64(binary.BigEndian.Uint64(vals[0]))
+			for i := range leaves {
+				v := vals[2+i]
+				if len(v) != 1 {
+					return nil, fmt.Errorf("run set: record %d: condition %d is not true or false", id, i+1)
+				}
+				leaves[i] = v[0] == 1
+			}
+			ok, err := p.q.Match(leaves, vals[1])
+			if err != nil {
+				return nil, fmt.Errorf("record %d: %w", id, err)
+			}
+			if ok {
+				ids = append(ids, id)
+			}
+		}
+	} else {
+		var id int64
+		sc := &scanner{q: p.q}
+		dest := sc.dest(&id)
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				return nil, err
+			}
+			ok, err := sc.match(id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// binaryColumns reports whether every column of rows comes in binary
+// format with the types matchingIDs expects (int8, bytea, then bool).
+func binaryColumns(rows pgx.Rows) bool {
+	for i, fd := range rows.FieldDescriptions() {
+		want := uint32(pgtype.BoolOID)
+		switch i {
+		case 0:
+			want = pgtype.Int8OID
+		case 1:
+			want = pgtype.ByteaOID
+		}
+		if fd.Format != pgx.BinaryFormatCode || fd.DataTypeOID != want {
+			return false
+		}
+	}
+	return true
+}
 
 // Members calls fn with each member of the set as it is now (a logical
 // set's query is run), in order, skipping the first offset and stopping
@@ -168,21 +263,46 @@ func Members(ctx context.Context, q DB, s Set, offset, limit int64, fn func(Memb
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	err = p.each(ctx, q, func(m Member) error {
-		if m.Ord <= offset {
-			return nil
-		}
-		if limit > 0 && n >= limit {
-			return errStop
-		}
-		n++
-		return fn(m)
-	})
-	if errors.Is(err, errStop) {
-		err = nil
+	if p.q == nil {
+		return p.each(ctx, q, offset, limit, fn)
 	}
-	return n, err
+	// MARC conditions: match every candidate, then read the titles of the
+	// requested page only.
+	ids, err := p.matchingIDs(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	ids = ids[min(offset, int64(len(ids))):]
+	if limit > 0 && int64(len(ids)) > limit {
+		ids = ids[:limit]
+	}
+	var n int64
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 1000)]
+		ids = ids[len(batch):]
+		rows, err := q.Query(ctx, `SELECT id, title FROM records WHERE id = ANY($1) ORDER BY id`, batch)
+		if err != nil {
+			return n, err
+		}
+		var m Member
+		for rows.Next() {
+			if err := rows.Scan(&m.ID, &m.Label); err != nil {
+				rows.Close()
+				return n, err
+			}
+			n++
+			m.Ord, m.Key = offset+n, strconv.FormatInt(m.ID, 10)
+			if err := fn(m); err != nil {
+				rows.Close()
+				return n, err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // Count returns how many members the set has now.
@@ -193,12 +313,11 @@ func Count(ctx context.Context, q DB, s Set) (int64, error) {
 	}
 	if p.q == nil {
 		var n int64
-		err := q.QueryRow(ctx, `SELECT count(*) FROM (`+p.sql+`) s`, p.args...).Scan(&n)
+		err := q.QueryRow(ctx, `SELECT count(*) FROM (`+p.sql()+`) s`, p.args...).Scan(&n)
 		return n, err
 	}
-	var n int64
-	err = p.each(ctx, q, func(Member) error { n++; return nil })
-	return n, err
+	ids, err := p.matchingIDs(ctx, q)
+	return int64(len(ids)), err
 }
 
 // Snapshot writes the set's members as they are now (a logical set's query
@@ -220,15 +339,15 @@ func Snapshot(ctx context.Context, tx pgx.Tx, institution string, setID int64, j
 	if p.q == nil {
 		args := append(append([]any(nil), p.args...), jobID)
 		tag, err := tx.Exec(ctx, `INSERT INTO job_set_members (job_id, ord, member_id)
-			SELECT $`+strconv.Itoa(len(args))+`, row_number() OVER (ORDER BY k), id FROM (`+p.sql+`) s`, args...)
+			SELECT $`+strconv.Itoa(len(args))+`, row_number() OVER (ORDER BY k), id FROM (`+p.sql()+`) s`, args...)
 		if err != nil {
 			return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
 		}
 		return tag.RowsAffected(), nil
 	}
 	// MARC conditions: the candidates are matched here, then written in one COPY.
-	var ids []int64
-	if err := p.each(ctx, tx, func(m Member) error { ids = append(ids, m.ID); return nil }); err != nil {
+	ids, err := p.matchingIDs(ctx, tx)
+	if err != nil {
 		return 0, fmt.Errorf("snapshot of set %d: %w", setID, err)
 	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"job_set_members"}, []string{"job_id", "ord", "member_id"},

@@ -219,8 +219,13 @@ func Delete(ctx context.Context, pool Pool, institution string, setID int64) err
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM sets WHERE id = $1`, setID)
-		return err
+		for _, sql := range []string{`DELETE FROM set_members WHERE set_id = $1`,
+			`DELETE FROM set_problems WHERE set_id = $1`, `DELETE FROM sets WHERE id = $1`} {
+			if _, err := tx.Exec(ctx, sql, setID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

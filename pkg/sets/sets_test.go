@@ -104,6 +104,11 @@ func TestItemizedBarcodesAndUserIDs(t *testing.T) {
 	require.Equal(t, int64(1), *users.Members)
 	require.Equal(t, []sets.Problem{{Line: 2, Value: "xy", Problem: "not found"}}, users.Problems)
 	require.Len(t, snapshot(t, db, users.ID), 1)
+
+	// Deleting a set removes its members and problems with it.
+	require.NoError(t, sets.Delete(ctx, db.Pool, inst, items.ID))
+	require.Zero(t, count(t, db, `SELECT (SELECT count(*) FROM set_members WHERE set_id = $1) + (SELECT count(*) FROM set_problems WHERE set_id = $1)`, items.ID))
+	require.Equal(t, int64(1), count(t, db, `SELECT count(*) FROM set_members WHERE set_id = $1`, users.ID))
 }
 
 func TestItemizedRefusesWhatItCannotCheck(t *testing.T) {
@@ -165,6 +170,27 @@ func TestLogicalSetIsRunWhenTheJobStarts(t *testing.T) {
 	n, err := sets.Count(ctx, db.Pool, s)
 	require.NoError(t, err)
 	require.Equal(t, int64(len(second)), n)
+
+	// Pages of members are the snapshot's order, numbered on.
+	page := func(s sets.Set, offset, limit int64) (out []int64) {
+		_, err := sets.Members(ctx, db.Pool, s, offset, limit, func(m sets.Member) error {
+			require.Equal(t, offset+int64(len(out))+1, m.Ord)
+			out = append(out, m.ID)
+			return nil
+		})
+		require.NoError(t, err)
+		return out
+	}
+	require.Equal(t, second[3:8], page(s, 3, 5))
+	require.Equal(t, second[len(second)-2:], page(s, int64(len(second)-2), 10))
+	require.Empty(t, page(s, int64(len(second)), 0))
+	// The same with a MARC condition (matched in Go, then paged).
+	marcSet, err := sets.CreateLogical(ctx, db.Pool, sets.NewSet{Institution: inst, CreatedBy: "t", Name: "Concertos by MARC",
+		Query: `title contains "concerto" AND NOT suppressed AND 245 exists`})
+	require.NoError(t, err)
+	require.Equal(t, second, snapshot(t, db, marcSet.ID))
+	require.Equal(t, second[3:8], page(marcSet, 3, 5))
+	require.Equal(t, second, page(marcSet, 0, 0))
 }
 
 // jazzCount counts, independently of the query package, the records of

@@ -8,14 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/fair"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/metrics"
 	"github.com/bindery/bindery/pkg/queue"
@@ -52,7 +55,16 @@ type Worker struct {
 	jobs map[int64]*jobs.Job
 
 	waker *queue.Waker // tells the engine a chunk ended, so it refills at once
+	rdb   goredis.UniversalClient
+	sem   *fair.Semaphore // the fleet-wide peak cap on bulk chunks
 }
+
+// ErrCapped defers a bulk chunk whose institution's peak cap is full: asynq
+// retries it shortly, without counting a failure.
+var ErrCapped = errors.New("bulk chunk deferred: the institution's peak-hour cap is full")
+
+// cappedRetry is how soon a deferred bulk chunk is tried again (plus jitter).
+const cappedRetry = 250 * time.Millisecond
 
 // maxCachedJobs bounds the job cache; it is simply emptied when full.
 const maxCachedJobs = 256
@@ -104,8 +116,10 @@ func New(store *jobs.Store, redis asynq.RedisConnOpt, cfg Config) (*Worker, erro
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	rdb := redis.MakeRedisClient().(goredis.UniversalClient)
 	return &Worker{cfg: cfg, store: store, redis: redis, log: cfg.Logger.With("component", "worker", "worker", cfg.ID),
-		host: host, jobs: map[int64]*jobs.Job{}, waker: queue.NewWaker(redis)}, nil
+		host: host, jobs: map[int64]*jobs.Job{}, waker: queue.NewWaker(redis),
+		rdb: rdb, sem: fair.NewSemaphore(rdb, cfg.Catalog.Admission.CapLease)}, nil
 }
 
 // ID is the worker's name in the ledger.
@@ -116,6 +130,7 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // cancelled and roll back, and the worker leaves the heartbeat table.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.waker.Close()
+	defer w.rdb.Close()
 	if err := w.store.Heartbeat(ctx, w.cfg.ID, w.host, os.Getpid(), w.cfg.Concurrency); err != nil {
 		return fmt.Errorf("worker: first heartbeat: %w", err)
 	}
@@ -128,14 +143,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		// asynq sleeps this long when the queues are empty; the default (1 s)
 		// would stall every admission refill.
 		TaskCheckInterval: 20 * time.Millisecond,
+		// Deferred (capped) bulk chunks come back from the retry set this
+		// often; the default (5 s) would idle the cap's slots.
+		DelayedTaskCheckInterval: cappedRetry,
 		// Retries come fast: the fence makes a retry safe, and a chunk that
 		// failed for a passing reason (a PostgreSQL restart) should go on soon.
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+		RetryDelayFunc: func(n int, err error, _ *asynq.Task) time.Duration {
+			if errors.Is(err, ErrCapped) {
+				return cappedRetry + rand.N(cappedRetry)
+			}
 			return time.Duration(n+1) * time.Second
 		},
-		// A cancelled handler (abort, shutdown) is not the task's failure.
+		// A cancelled handler (abort, shutdown) is not the task's failure,
+		// nor is a bulk chunk deferred by its peak cap.
 		IsFailure: func(err error) bool {
-			return !errors.Is(err, context.Canceled)
+			return !errors.Is(err, context.Canceled) && !errors.Is(err, ErrCapped)
 		},
 		ErrorHandler: asynq.ErrorHandlerFunc(w.onError),
 	})
@@ -175,6 +197,9 @@ func (w *Worker) onError(ctx context.Context, t *asynq.Task, err error) {
 		w.log.Error("undecodable chunk task dropped", "err", err)
 		return
 	}
+	if errors.Is(err, ErrCapped) {
+		return
+	}
 	if retried < maxRetry && !errors.Is(err, asynq.SkipRetry) {
 		w.log.Warn("chunk failed, will retry", "job", p.JobID, "chunk", p.Seq, "retry", retried, "err", err)
 		return
@@ -208,7 +233,22 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 		w.cfg.Metrics.StaleDeliveries.Inc()
 		return nil
 	}
-	started, err := w.store.MarkStarted(ctx, p.Chunk, w.cfg.ID)
+	// The queue a task came from is its class (tests calling Handle
+	// directly have none: no cap).
+	class, _ := asynq.GetQueueName(ctx)
+	if class == config.ClassBulk {
+		holder := w.cfg.ID + "|" + queue.TaskID(p.Chunk)
+		ok, err := w.sem.Acquire(ctx, job.Institution, holder)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.cfg.Metrics.CapBounces.WithLabelValues(job.Institution).Inc()
+			return ErrCapped
+		}
+		defer w.sem.Hold(ctx, job.Institution, holder)()
+	}
+	started, waited, err := w.store.MarkStartedWait(ctx, p.Chunk, w.cfg.ID)
 	if err != nil {
 		return err
 	}
@@ -216,6 +256,7 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 		w.cfg.Metrics.StaleDeliveries.Inc()
 		return nil
 	}
+	w.cfg.Metrics.QueueWait.WithLabelValues(class).Observe(waited.Seconds())
 	begin := time.Now()
 	err = pgx.BeginFunc(ctx, w.store.Pool, func(tx pgx.Tx) error {
 		// A chunk's commit need not wait for the disk (measured: 2.5x the
@@ -243,6 +284,7 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 	}
 	w.waker.Wake(ctx)
 	w.cfg.Metrics.ChunksCommitted.WithLabelValues(p.JobType).Inc()
+	w.cfg.Metrics.ChunksCompleted.WithLabelValues(job.Institution, class).Inc()
 	w.cfg.Metrics.ChunkSeconds.WithLabelValues(p.JobType).Observe(time.Since(begin).Seconds())
 	return nil
 }

@@ -34,9 +34,8 @@ func NewArgs(ctx Context, first ...any) *Args {
 // Values returns every placeholder value, the caller's first.
 func (a *Args) Values() []any { return a.vals }
 
-// add adds a value and returns its placeholder, typed: a condition that
-// simplifies away (TRUE OR x) leaves its values unused, and PostgreSQL
-// must still know their types.
+// add adds a value and returns its placeholder, typed, so PostgreSQL never
+// has to infer a placeholder's type from where it stands.
 func (a *Args) add(v any) string {
 	a.vals = append(a.vals, v)
 	ph := "$" + strconv.Itoa(len(a.vals))

@@ -1,0 +1,306 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/fair"
+	"github.com/bindery/bindery/pkg/jobs"
+)
+
+// fairState is the admission controller's memory: the stride scheduler,
+// load-aware bulk admission, and what it last told Redis of peak caps.
+type fairState struct {
+	sched *fair.Scheduler
+	load  *fair.Load
+	sem   *fair.Semaphore
+	rdb   redis.UniversalClient
+
+	caps      map[string]int   // cap last published per institution (-1 none)
+	admitted  map[string]int64 // chunks admitted per institution since start
+	lastProbe time.Time
+	published time.Time
+}
+
+// publishEvery is how often the leader refreshes the capacity report and
+// the peak-cap limits in Redis (which expire after capTTL without it).
+const (
+	publishEvery = time.Second
+	capTTL       = 15 * time.Second
+)
+
+func newFairState(e *Engine) *fairState {
+	rdb := e.rdb // the engine's one go-redis client (also the guard's)
+	return &fairState{
+		sched:    fair.NewScheduler(),
+		load:     fair.NewLoad(e.cfg.Catalog.Admission.Load, time.Now),
+		sem:      fair.NewSemaphore(rdb, e.cfg.Catalog.Admission.CapLease),
+		rdb:      rdb,
+		caps:     map[string]int{},
+		admitted: map[string]int64{},
+	}
+}
+
+func (e *Engine) snapshot(ctx context.Context) (*jobs.Snapshot, error) {
+	return e.store.SnapshotFleet(ctx, e.cfg.WorkerDeadAfter)
+}
+
+// bulkCap is the most bulk chunks an institution in peak may run at once:
+// its bulk share of the live fleet's slots, at least one.
+func bulkCap(in *config.Institution, fleetSlots int) int {
+	return max(1, int(in.Peak.BulkShare*float64(fleetSlots)))
+}
+
+// admitFair decides which chunks go to the queue next. The fleet keeps at
+// most fleet_window chunks in flight (and each job at most window); the free
+// places go, chunk by chunk, to institutions by stride scheduling on their
+// weights and, within one, to its jobs by their class weights. A bulk job of
+// an institution in peak is held to the institution's cap, and every bulk
+// job to the load-aware rate. Chunks are enqueued in the order chosen, so
+// the queue interleaves institutions and jobs as the shares say.
+//
+// Admission waits until a refill is worth a round trip (half a window of
+// chunks) unless a job has nothing in flight: a new job's first chunks go
+// at once.
+func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []jobs.ActiveJob) error {
+	f := e.fair
+	cat := e.cfg.Catalog
+	window, fleet := cat.Admission.Window, cat.Admission.FleetWindow
+	if err := e.publishCaps(ctx, snap); err != nil {
+		e.log.Warn("peak caps not published", "err", err)
+	}
+	e.probe(ctx)
+
+	inflight := 0
+	bulkInflight := map[string]int{}
+	for _, j := range running {
+		inflight += j.Queued
+		if j.PriorityClass == config.ClassBulk {
+			bulkInflight[j.Institution] += j.Queued
+		}
+	}
+	fleetFree := fleet - inflight
+	capFree := map[string]*int{}
+	for inst, limit := range f.caps {
+		if limit >= 0 {
+			free := limit - bulkInflight[inst]
+			capFree[inst] = &free
+		}
+	}
+	bulkTokens := f.load.Allowance()
+
+	cands := make([]fair.Candidate, 0, len(running))
+	byID := make(map[int64]*jobs.ActiveJob, len(running))
+	admittable, urgent := 0, false
+	for i := range running {
+		j := &running[i]
+		if j.Pending == 0 {
+			continue
+		}
+		byID[j.ID] = j
+		free := min(window-j.Queued, j.Pending)
+		c := fair.Candidate{JobID: j.ID, Institution: j.Institution, InstWeight: 1, JobWeight: cat.Queues[j.PriorityClass], Free: free}
+		if in, ok := cat.Institution(j.Institution); ok {
+			c.InstWeight = in.PriorityWeight
+		}
+		if j.PriorityClass == config.ClassBulk {
+			c.Budgets = append(c.Budgets, &bulkTokens)
+			if cf := capFree[j.Institution]; cf != nil {
+				c.Budgets = append(c.Budgets, cf)
+			}
+		}
+		if free > 0 {
+			admittable += free
+			urgent = urgent || j.Queued == 0
+		}
+		cands = append(cands, c)
+	}
+	// A refill is worth a round trip from half a window (the job's or the
+	// fleet's, whichever is smaller).
+	worth := (min(window, fleet) + 1) / 2
+	if len(cands) == 0 || fleetFree <= 0 || (!urgent && min(admittable, fleetFree) < worth) {
+		return nil
+	}
+	picks := f.sched.Plan(cands, fleetFree, fleet)
+	if len(picks) == 0 {
+		return nil
+	}
+	want := map[int64]int{}
+	for _, id := range picks {
+		want[id]++
+	}
+	admitted := make(map[int64][]jobs.Chunk, len(want))
+	for id, n := range want {
+		chunks, err := e.store.AdmitTo(ctx, id, n, byID[id].PriorityClass)
+		if err != nil {
+			return err
+		}
+		admitted[id] = chunks
+	}
+	bulk := 0
+	for _, id := range picks {
+		cs := admitted[id]
+		if len(cs) == 0 {
+			continue // fewer pending than the snapshot said (another admission)
+		}
+		c := cs[0]
+		admitted[id] = cs[1:]
+		j := byID[id]
+		if err := e.enqueue(ctx, c, j.Type, j.PriorityClass); err != nil {
+			// The reconciler re-admits it (and the rest) once it sees the
+			// tasks missing.
+			e.log.Warn("enqueue failed", "job", j.ID, "chunk", c.Seq, "err", err)
+			break
+		}
+		if j.PriorityClass == config.ClassBulk {
+			bulk++
+		}
+		f.admitted[j.Institution]++
+		e.cfg.Metrics.ChunksAdmitted.WithLabelValues(j.Institution, j.PriorityClass).Inc()
+	}
+	f.load.Admitted(bulk)
+	return nil
+}
+
+// publishCaps tells the workers, through Redis, the bulk cap of every
+// institution in its peak hours (and lifts it at once when a peak ends);
+// every second it refreshes them and the capacity report.
+func (e *Engine) publishCaps(ctx context.Context, snap *jobs.Snapshot) error {
+	f := e.fair
+	now := e.cfg.Clock()
+	refresh := time.Since(f.published) >= publishEvery
+	for i := range e.cfg.Catalog.Institutions {
+		in := &e.cfg.Catalog.Institutions[i]
+		limit := -1
+		if in.InPeak(now) {
+			limit = bulkCap(in, snap.FleetSlots)
+		}
+		prev, known := f.caps[in.ID]
+		if known && prev == limit && !(refresh && limit >= 0) {
+			continue
+		}
+		if err := f.sem.SetLimit(ctx, in.ID, limit, capTTL); err != nil {
+			return err
+		}
+		if !known || prev != limit {
+			e.log.Info("peak cap changed", "institution", in.ID, "bulk_cap", limit, "fleet_slots", snap.FleetSlots)
+		}
+		f.caps[in.ID] = limit
+	}
+	if refresh {
+		f.published = time.Now()
+		return e.publishCapacity(ctx, snap, now)
+	}
+	return nil
+}
+
+// probe times one PostgreSQL round trip, a few times per load interval.
+func (e *Engine) probe(ctx context.Context) {
+	f := e.fair
+	every := e.cfg.Catalog.Admission.Load.Interval / 5
+	if time.Since(f.lastProbe) < every {
+		return
+	}
+	f.lastProbe = time.Now()
+	var d time.Duration
+	var err error
+	if e.cfg.Probe != nil {
+		d, err = e.cfg.Probe(ctx)
+	} else {
+		start := time.Now()
+		_, err = e.store.Pool.Exec(ctx, `SELECT 1`)
+		d = time.Since(start)
+	}
+	if err != nil {
+		return // the step's own queries report a broken database
+	}
+	f.load.Observe(d)
+}
+
+// publishCapacity writes the capacity report to Redis (read by the API of
+// any server) and sets the scheduling gauges.
+func (e *Engine) publishCapacity(ctx context.Context, snap *jobs.Snapshot, now time.Time) error {
+	f := e.fair
+	m := e.cfg.Metrics
+	cat := e.cfg.Catalog
+	rep := fair.Capacity{At: now, FleetSlots: snap.FleetSlots, FleetWindow: cat.Admission.FleetWindow, Bulk: f.load.State()}
+	type agg struct{ jobs, pending, inflight, running int }
+	per := map[string]*agg{}
+	classInflight := map[[2]string]int{}
+	activeWeight := 0
+	for _, j := range snap.ByStatus(jobs.Running) {
+		a := per[j.Institution]
+		if a == nil {
+			a = &agg{}
+			per[j.Institution] = a
+			if in, ok := cat.Institution(j.Institution); ok {
+				activeWeight += in.PriorityWeight
+			}
+		}
+		a.jobs++
+		a.pending += j.Pending
+		a.inflight += j.Queued
+		a.running += j.Running
+		rep.InFlight += j.Queued
+		classInflight[[2]string{j.Institution, j.PriorityClass}] += j.Queued
+	}
+	totalWeight := 0
+	for _, in := range cat.Institutions {
+		totalWeight += in.PriorityWeight
+	}
+	for i := range cat.Institutions {
+		in := &cat.Institutions[i]
+		a := per[in.ID]
+		if a == nil {
+			a = &agg{}
+		}
+		held, err := f.sem.Holders(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		ic := fair.InstitutionCapacity{Institution: in.ID, Weight: in.PriorityWeight,
+			Share:       float64(in.PriorityWeight) / float64(totalWeight),
+			RunningJobs: a.jobs, Pending: a.pending, InFlight: a.inflight, Running: a.running,
+			TimeZone: in.TimeZone, LocalTime: now.In(in.Location).Format("Mon 15:04"),
+			InPeak: f.caps[in.ID] >= 0, BulkCap: f.caps[in.ID], BulkHeld: held, Admitted: f.admitted[in.ID]}
+		if a.jobs > 0 && activeWeight > 0 {
+			ic.ActiveShare = float64(in.PriorityWeight) / float64(activeWeight)
+		}
+		rep.Institutions = append(rep.Institutions, ic)
+		m.Weight.WithLabelValues(in.ID).Set(float64(in.PriorityWeight))
+		m.InPeak.WithLabelValues(in.ID).Set(b2f(ic.InPeak))
+		m.CapSlots.WithLabelValues(in.ID).Set(float64(ic.BulkCap))
+		m.CapHeld.WithLabelValues(in.ID).Set(float64(held))
+		util := 0.0
+		if ic.BulkCap > 0 {
+			util = float64(held) / float64(ic.BulkCap)
+		}
+		m.CapUtilisation.WithLabelValues(in.ID).Set(util)
+		for q := range cat.Queues {
+			m.InFlight.WithLabelValues(in.ID, q).Set(float64(classInflight[[2]string{in.ID, q}]))
+		}
+	}
+	m.FleetSlots.Set(float64(snap.FleetSlots))
+	m.ProbeP95.Set(rep.Bulk.P95Ms / 1000)
+	if rep.Bulk.Limited {
+		m.BulkRate.Set(rep.Bulk.Rate)
+	} else {
+		m.BulkRate.Set(-1)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	return f.rdb.Set(ctx, fair.CapacityKey, b, 10*publishEvery).Err()
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -4,20 +4,42 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/marc"
+	"github.com/bindery/bindery/pkg/seed"
 	"github.com/bindery/bindery/pkg/sets"
+	"github.com/bindery/bindery/pkg/testenv"
 )
+
+// publishingConfig writes the shipped configuration with the publishing
+// and job files directories under dir and files of rotate records.
+func publishingConfig(t *testing.T, dir string, rotate int) (path, pubDir, filesDir string) {
+	t.Helper()
+	pubDir, filesDir = filepath.Join(dir, "publishing"), filepath.Join(dir, "job-files")
+	shipped, err := os.ReadFile("../../config/bindery.yaml")
+	require.NoError(t, err)
+	cfg := strings.NewReplacer("/var/tmp/bindery/publishing/discovery", pubDir, "/var/tmp/bindery/job-files", filesDir,
+		"rotate_every: 100000", fmt.Sprintf("rotate_every: %d", rotate)).Replace(string(shipped))
+	require.NotEqual(t, string(shipped), cfg)
+	path = filepath.Join(dir, "bindery.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
+	return path, pubDir, filesDir
+}
 
 // TestPublishingAndExportThroughTheCLI: with the real binaries, export a
 // logical set as MARCXML, list and download its files (checked against
@@ -25,14 +47,7 @@ import (
 // incrementally into the profile's directory.
 func TestPublishingAndExportThroughTheCLI(t *testing.T) {
 	dir := t.TempDir()
-	pubDir, filesDir := filepath.Join(dir, "publishing"), filepath.Join(dir, "job-files")
-	shipped, err := os.ReadFile("../../config/bindery.yaml")
-	require.NoError(t, err)
-	cfg := strings.NewReplacer("/var/tmp/bindery/publishing/discovery", pubDir, "/var/tmp/bindery/job-files", filesDir,
-		"rotate_every: 100000", "rotate_every: 400").Replace(string(shipped))
-	require.NotEqual(t, string(shipped), cfg)
-	cfgPath := filepath.Join(dir, "bindery.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	cfgPath, pubDir, filesDir := publishingConfig(t, dir, 400)
 
 	c := startCluster(t, clusterOpts{workers: 1, config: cfgPath})
 	tok := c.staffToken(t, "DEMO")
@@ -94,4 +109,85 @@ func TestPublishingAndExportThroughTheCLI(t *testing.T) {
 	require.Len(t, names, 4, "1,000 records in files of 400, and the manifest: %v", names)
 	res = c.cli(t, tok, "job", "run", "general-publishing", "--param", "profile=discovery", "--wait")
 	require.Equal(t, jobs.CompletedNoBulks, c.job(t, tok, parseID(t, res.stdout)).Status, res.String())
+}
+
+// TestPublishingWorkerKilled: kill -9 the worker while publishing chunks
+// have written their files and wait, inside their transactions, to register
+// them; a replacement worker redoes them under new fences. The run ends
+// COMPLETED_SUCCESS with every record published once and no temporary file
+// left behind.
+func TestPublishingWorkerKilled(t *testing.T) {
+	const records = 20000
+	cfgPath, pubDir, _ := publishingConfig(t, t.TempDir(), 2000)
+	c := startCluster(t, clusterOpts{workers: 1, config: cfgPath})
+	tok := c.staffToken(t, "DEMO")
+	ctx := context.Background()
+
+	// The catalog: generated records written straight into it.
+	templates, err := seed.LoadTemplates("../../"+seed.MARCSources[0], "../../"+seed.MARCSources[1], "../../"+seed.MARCSources[2])
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = seed.WriteMARC(&buf, templates, records)
+	require.NoError(t, err)
+	recs := bytes.SplitAfter(buf.Bytes(), []byte{0x1D})
+	recs = recs[:len(recs)-1]
+	require.Len(t, recs, records)
+	_, err = c.db.Pool.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"institution", "record_type", "marc"},
+		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return []any{"DEMO", "bib", recs[i]}, nil }))
+	require.NoError(t, err)
+
+	// Fault injection: a SHARE lock on job_files lets chunks write their
+	// files but holds each at its registration, inside its transaction.
+	lockTx, err := c.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer lockTx.Rollback(ctx) //nolint:errcheck
+	_, err = lockTx.Exec(ctx, `LOCK TABLE job_files IN SHARE MODE`)
+	require.NoError(t, err)
+	id := parseID(t, c.mustCLI(t, tok, "job", "run", "general-publishing", "--param", "profile=discovery", "--param", "mode=full"))
+	testenv.Eventually(t, 30*time.Second, "a chunk to wait at its registration", func() bool {
+		var waiting int
+		require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO job_files%'`).Scan(&waiting))
+		return waiting > 0
+	})
+	tmps, err := filepath.Glob(filepath.Join(pubDir, ".*.tmp"))
+	require.NoError(t, err)
+	require.NotEmpty(t, tmps, "the waiting chunks wrote their files")
+	victim := c.workers[0]
+	victim.killGroup(t)
+	require.Equal(t, -1, victim.exitCode(), "the worker died of the signal")
+	require.NoError(t, lockTx.Rollback(ctx))
+	c.startWorker(t)
+
+	j := c.waitTerminal(t, tok, id, 90*time.Second)
+	require.Equal(t, jobs.CompletedSuccess, j.Status, j.Message)
+	require.Equal(t, int64(records), j.Counters["records_published"])
+	var maxFence int64
+	require.NoError(t, c.db.Pool.QueryRow(ctx, `SELECT max(fence) FROM chunks WHERE job_id = $1`, id).Scan(&maxFence))
+	require.Greater(t, maxFence, int64(1), "the killed worker's chunks were re-admitted")
+
+	left, err := filepath.Glob(filepath.Join(pubDir, ".*"))
+	require.NoError(t, err)
+	require.Empty(t, left, "the dead worker's temporary files are removed")
+	names, err := filepath.Glob(filepath.Join(pubDir, fmt.Sprintf("discovery_%d_*.mrc", id)))
+	require.NoError(t, err)
+	require.Len(t, names, records/2000)
+	seen := map[string]bool{}
+	for _, name := range names {
+		f, err := os.Open(name)
+		require.NoError(t, err)
+		br, err := marc.NewBinaryReader(f, nil)
+		require.NoError(t, err)
+		for {
+			rec, err := br.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			require.False(t, seen[rec.ControlNumber()], "record %s published twice", rec.ControlNumber())
+			seen[rec.ControlNumber()] = true
+		}
+		f.Close()
+	}
+	require.Len(t, seen, records)
 }

@@ -1036,6 +1036,11 @@ func TestRedisLosesEverything(t *testing.T) {
 		`SELECT count(*) FROM chunks WHERE job_id = $1 AND fence > 1`, id).Scan(&readmitted))
 	require.Positive(t, readmitted, "chunks lost with Redis are re-admitted under a new fence")
 	t.Logf("%d chunks re-admitted after Redis lost them", readmitted)
+	// The guard's copy was rebuilt from PostgreSQL under a new epoch (the
+	// first was built when the server started).
+	var epoch int64
+	require.NoError(t, c.db.Pool.QueryRow(context.Background(), `SELECT epoch FROM guard_epoch`).Scan(&epoch))
+	require.GreaterOrEqual(t, epoch, int64(2), "the guard's copy is rebuilt after Redis lost it")
 
 	// Everybody reconnected on their own: the server is ready, no process
 	// died, and a new job runs through the new Redis.

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -1053,6 +1054,11 @@ func TestRedisLosesEverything(t *testing.T) {
 	var epoch int64
 	require.NoError(t, c.db.Pool.QueryRow(context.Background(), `SELECT epoch FROM guard_epoch`).Scan(&epoch))
 	require.GreaterOrEqual(t, epoch, int64(2), "the guard's copy is rebuilt after Redis lost it")
+	code, metrics := c.http(t, "GET", "/metrics", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	m := regexp.MustCompile(`(?m)^bindery_guard_rebuilds_total (\d+)$`).FindStringSubmatch(metrics)
+	require.NotNil(t, m, "no bindery_guard_rebuilds_total in /metrics")
+	require.Equal(t, strconv.FormatInt(epoch, 10), m[1], "one rebuild per epoch: at start and after Redis restarted")
 
 	// Everybody reconnected on their own: the server is ready, no process
 	// died, and a new job runs through the new Redis.

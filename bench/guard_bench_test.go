@@ -132,7 +132,7 @@ func BenchmarkGuard(b *testing.B) {
 	})
 	fmt.Printf("guard: %.0f decisions/s (Redis Lua step + PostgreSQL record; %d submissions, %d goroutines, %d running jobs in %d institutions) | PostgreSQL-only guard: %.0f decisions/s | guard Lua step alone: %.0f ops/s | raw Redis EVALSHA: %.0f ops/s | ratio %.2f of EVALSHA, %.2f of PostgreSQL-only\n",
 		luaRate, submissions, workers, running, institutions, pgRate, stepRate, evalRate, luaRate/evalRate, luaRate/pgRate)
-	fmt.Printf("guard, %d submissions to one institution: %.0f decisions/s | PostgreSQL-only guard: %.0f decisions/s | ratio %.2f of PostgreSQL-only\n",
+	fmt.Printf("guard (%d submissions to one institution): %.0f decisions/s | PostgreSQL-only guard: %.0f decisions/s | ratio %.2f of PostgreSQL-only\n",
 		hotSubmissions, luaHot, pgHot, luaHot/pgHot)
 	b.ReportMetric(luaRate, "decisions/s")
 	b.ReportMetric(pgRate, "pg-decisions/s")

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,9 +145,12 @@ func tail(path string) string {
 // Cluster
 
 type clusterOpts struct {
-	workers     int    // default 2
-	concurrency int    // per worker; default 4
-	config      string // configuration file; default the shipped one
+	workers     int // default 2
+	concurrency int // per worker; default 4
+	// demoRules, if set, is YAML for the DEMO institution's job_rules (the
+	// shipped configuration otherwise).
+	demoRules string
+	config    string // configuration file; default the shipped one
 }
 
 // cluster is one test's Bindery: database, Redis, server and workers.
@@ -182,6 +186,15 @@ func startCluster(t *testing.T, opts clusterOpts) *cluster {
 		config: config,
 		dir:    t.TempDir(),
 		opts:   opts,
+	}
+	if opts.demoRules != "" {
+		shipped, err := os.ReadFile(config)
+		require.NoError(t, err)
+		const after = "    loan_retention_days: 90\n"
+		require.Contains(t, string(shipped), after)
+		custom := strings.Replace(string(shipped), after, after+"    job_rules:\n"+opts.demoRules, 1)
+		c.config = filepath.Join(c.dir, "bindery.yaml")
+		require.NoError(t, os.WriteFile(c.config, []byte(custom), 0o600))
 	}
 	c.addr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	c.baseURL = "http://" + c.addr
@@ -1040,6 +1053,16 @@ func TestRedisLosesEverything(t *testing.T) {
 		`SELECT count(*) FROM chunks WHERE job_id = $1 AND fence > 1`, id).Scan(&readmitted))
 	require.Positive(t, readmitted, "chunks lost with Redis are re-admitted under a new fence")
 	t.Logf("%d chunks re-admitted after Redis lost them", readmitted)
+	// The guard's copy was rebuilt from PostgreSQL under a new epoch (the
+	// first was built when the server started).
+	var epoch int64
+	require.NoError(t, c.db.Pool.QueryRow(context.Background(), `SELECT epoch FROM guard_epoch`).Scan(&epoch))
+	require.GreaterOrEqual(t, epoch, int64(2), "the guard's copy is rebuilt after Redis lost it")
+	code, metrics := c.http(t, "GET", "/metrics", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	m := regexp.MustCompile(`(?m)^bindery_guard_rebuilds_total (\d+)$`).FindStringSubmatch(metrics)
+	require.NotNil(t, m, "no bindery_guard_rebuilds_total in /metrics")
+	require.Equal(t, strconv.FormatInt(epoch, 10), m[1], "one rebuild per epoch: at start and after Redis restarted")
 
 	// Everybody reconnected on their own: the server is ready, no process
 	// died, and a new job runs through the new Redis.
@@ -1289,4 +1312,38 @@ func TestMetadataImportWorkerKilled(t *testing.T) {
 		seen[r[0]] = true
 		require.Equal(t, "success", r[1], "%v", r)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// 8. The dependency guard through the real binary
+
+// TestGuardPendingThenRunsAndSkip: with DEMO's rules, Loan Anonymization
+// waits for noop (and is single-instance): a Loan Anonymization submitted
+// while a noop runs shows PENDING ("Waiting for" in job show) and runs by
+// itself once the noop ended; a second one is SKIPPED naming the first.
+func TestGuardPendingThenRunsAndSkip(t *testing.T) {
+	c := startCluster(t, clusterOpts{concurrency: 1, demoRules: "      loan-anonymization: {waits_for: [noop]}\n"})
+	tok := c.staffToken(t, "DEMO")
+	slow := c.submit(t, tok, "noop", "records=3000", "record_delay_ms=4")
+	c.waitDoneChunks(t, tok, slow, 1)
+
+	anon := c.submit(t, tok, "loan-anonymization")
+	show := c.mustCLI(t, tok, "job", "show", strconv.FormatInt(anon, 10))
+	require.Contains(t, show, "PENDING", show)
+	require.Regexp(t, `Waiting for\s+`+strconv.FormatInt(slow, 10), show)
+	second := c.job(t, tok, c.submit(t, tok, "loan-anonymization"))
+	require.Equal(t, jobs.Skipped, second.Status)
+	require.Contains(t, second.Message, fmt.Sprintf("another instance is in process: job %d (loan-anonymization, PENDING", anon))
+
+	require.Equal(t, jobs.CompletedSuccess, c.waitTerminal(t, tok, slow, 60*time.Second).Status)
+	ended := c.waitTerminal(t, tok, anon, 60*time.Second)
+	require.NotEqual(t, jobs.Skipped, ended.Status, ended.Message)
+	var queuedAt, slowEnded time.Time
+	require.NoError(t, c.db.Pool.QueryRow(context.Background(), `SELECT
+			(SELECT at FROM job_events WHERE job_id = $1 AND status = 'QUEUED'),
+			(SELECT ended_at FROM jobs WHERE id = $2)`, anon, slow).Scan(&queuedAt, &slowEnded))
+	require.False(t, queuedAt.Before(slowEnded), "promoted at %s, before noop ended at %s", queuedAt, slowEnded)
+	var epoch *int64
+	require.NoError(t, c.db.Pool.QueryRow(context.Background(), `SELECT guard_epoch FROM jobs WHERE id = $1`, anon).Scan(&epoch))
+	require.NotNil(t, epoch, "the decision is recorded with its epoch")
 }

@@ -94,6 +94,7 @@ type Engine struct {
 	log       *slog.Logger
 	redis     asynq.RedisConnOpt
 	guard     *guard.Guard
+	guardM    *guardMetrics
 	rdb       redis.UniversalClient
 	waker     *queue.Waker
 	sched     *schedule.Scheduler
@@ -132,6 +133,7 @@ func New(store *jobs.Store, redisOpt asynq.RedisConnOpt, cfg Config) (*Engine, e
 		log:       cfg.Logger.With("component", "engine"),
 		redis:     redisOpt,
 		guard:     g,
+		guardM:    newGuardMetrics(cfg.Metrics.Registry),
 		rdb:       rdb,
 		waker:     queue.NewWaker(redisOpt),
 		flow:      &workflow.Runner{Store: store, Catalog: cfg.Catalog, Guard: g},

@@ -20,9 +20,11 @@ import (
 func (e *Engine) Reconcile(ctx context.Context) error {
 	// The guard's copy in Redis first: rebuilt from PostgreSQL if Redis
 	// lost it, before any work is decided or admitted.
-	if _, err := e.guard.Reconcile(ctx, e.store); err != nil {
+	rep, err := e.guard.Reconcile(ctx, e.store)
+	if err != nil {
 		return fmt.Errorf("guard: %w", err)
 	}
+	e.guardM.observe(rep)
 	if err := e.republishQueues(); err != nil {
 		return err
 	}

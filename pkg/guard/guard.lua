@@ -41,7 +41,7 @@ local function state(v)
   return string.sub(v, 1, 1)
 end
 
--- scan visits every other job in KEYS[k]: blocks(f, v) decides if it blocks.
+-- scan calls visit(id, value) for every job in KEYS[k] but self.
 local function scan(k, self, visit)
   local all = redis.call('HGETALL', KEYS[k])
   for i = 1, #all, 2 do

@@ -239,8 +239,6 @@ func stateOf(s jobs.Status) string {
 	return "A"
 }
 
-func csv(xs []string) string { return strings.Join(xs, ",") }
-
 func boolArg(b bool) string {
 	if b {
 		return "1"

@@ -87,6 +87,7 @@ type item struct {
 	warnings string
 	invalid  bool     // rejected as read: unreadable or invalid
 	diff     []string // dry run: what a merge or overlay would change
+	noKey    bool     // imported with no key of the profile's match methods
 
 	counter    string // one of the counters above
 	outcome    string // report outcome
@@ -106,6 +107,7 @@ type target struct {
 	rec      *marc.Record
 	marc     []byte // current
 	keys     []catalog.Key
+	stored   []catalog.Key // its rows in record_keys, as loaded
 }
 
 // Process imports the chunk's records: one read of the staged rows, one
@@ -164,7 +166,7 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 	for _, it := range items {
 		res.Count(RecordsInFile, 1)
 		res.Count(it.counter, 1)
-		res.Report(recordID(it), it.outcome, message(it, dryRun))
+		res.Report(recordID(it), it.outcome, message(it, p, dryRun))
 	}
 	return nil
 }
@@ -212,7 +214,7 @@ func (it *item) reject(reason string) {
 
 // undecide forgets a previous decision on a valid record.
 func (it *item) undecide() {
-	it.counter, it.outcome, it.reason, it.method, it.candidates, it.target, it.diff = "", "", "", "", nil, nil, nil
+	it.counter, it.outcome, it.reason, it.method, it.candidates, it.target, it.diff, it.noKey = "", "", "", "", nil, nil, nil, false
 }
 
 // claim claims the match keys (of the profile's methods) of the records the
@@ -369,6 +371,26 @@ func lockCandidates(ctx context.Context, tx pgx.Tx, institution string, found ma
 		t.marc = t.origMarc
 		targets[t.id] = t
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Their stored keys, so a merge or overlay rewrites only the keys that
+	// change (usually none: a reload keeps its numbers).
+	rows, err = tx.Query(ctx, `SELECT record_id, kind, value FROM record_keys WHERE record_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("candidates' keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k catalog.Key
+		if err := rows.Scan(&id, &k.Kind, &k.Value); err != nil {
+			return nil, err
+		}
+		if t := targets[id]; t != nil {
+			t.stored = append(t.stored, k)
+		}
+	}
 	return targets, rows.Err()
 }
 
@@ -407,6 +429,10 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 			created[k] = append(created[k], t)
 		}
 		it.target, it.counter, it.outcome = t, Imported, jobs.OutcomeSuccess
+		if !slices.ContainsFunc(it.keys, func(k catalog.Key) bool { return slices.Contains(p.Match, k.Kind) }) {
+			// Nothing will ever match it: every run of this file imports it again.
+			it.noKey, it.outcome = true, jobs.OutcomeWarning
+		}
 	case len(cands) > 1:
 		it.counter, it.outcome = MultiMatch, jobs.OutcomeWarning
 	case p.OnSingleMatch == "skip":
@@ -450,7 +476,7 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 
 // write stores the chunk's effect: new records (with ids from the sequence),
 // the previous version of every changed record, the changed records, and the
-// match keys of both.
+// match keys that are new (a changed record's unchanged keys stay as they are).
 func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, items []*item) error {
 	var news, changed []*target
 	seen := map[*target]bool{}
@@ -509,8 +535,22 @@ func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfil
 		if err != nil {
 			return fmt.Errorf("update records: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = ANY($1)`, ids); err != nil {
-			return fmt.Errorf("update keys: %w", err)
+		// Keys: delete the stored ones the new version no longer has.
+		var delIDs []int64
+		var delKinds, delValues []string
+		for _, t := range changed {
+			for _, k := range t.stored {
+				if !slices.Contains(t.keys, k) {
+					delIDs, delKinds, delValues = append(delIDs, t.id), append(delKinds, k.Kind), append(delValues, k.Value)
+				}
+			}
+		}
+		if len(delIDs) > 0 {
+			_, err := tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($1::bigint[], $2::text[], $3::text[]) AS d(id, kind, value)
+				WHERE k.record_id = d.id AND k.kind = d.kind AND k.value = d.value`, delIDs, delKinds, delValues)
+			if err != nil {
+				return fmt.Errorf("update keys: %w", err)
+			}
 		}
 	}
 	type keyRow struct {
@@ -520,7 +560,9 @@ func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfil
 	var keys []keyRow
 	for _, t := range append(news, changed...) {
 		for _, k := range t.keys {
-			keys = append(keys, keyRow{t.id, k})
+			if !slices.Contains(t.stored, k) { // new records have none stored
+				keys = append(keys, keyRow{t.id, k})
+			}
 		}
 	}
 	if len(keys) > 0 {
@@ -587,7 +629,7 @@ func diffText(it *item, dryRun bool) string {
 	return "; fields: " + d
 }
 
-func message(it *item, dryRun bool) string {
+func message(it *item, p *config.ImportProfile, dryRun bool) string {
 	var m string
 	would := ""
 	if dryRun {
@@ -604,6 +646,9 @@ func message(it *item, dryRun bool) string {
 		}
 		if len(it.candidates) > 1 {
 			m += fmt.Sprintf(" (matched %s on %s; on_multiple_matches: import_new)", ids(it.candidates), it.method)
+		}
+		if it.noKey {
+			m += fmt.Sprintf("; warning: no match key (%s) in this record, so a re-run of this file imports it again", strings.Join(p.Match, ", "))
 		}
 	case Merged:
 		m = fmt.Sprintf("%smerged into %s (matched on %s)", would, it.target, it.method) + diffText(it, dryRun)

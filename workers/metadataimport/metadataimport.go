@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -45,17 +46,29 @@ type Kind struct{}
 
 var _ jobs.Kind = Kind{}
 
+// ErrStagingLost is a job whose staged records are gone: import_staging is
+// unlogged (migration 0013), so a PostgreSQL crash empties it. The job fails
+// (its chunks, or its initialization) rather than import part of the file
+// silently; what committed chunks imported stays, and re-running the file
+// with a matching profile completes it.
+var ErrStagingLost = errors.New("the staged records of this file are gone (PostgreSQL restarted after a crash, and staging is not crash-safe): run the import again with the file")
+
 // ErrNoFile is a metadata-import job submitted without its file.
 var ErrNoFile = errors.New("no file was uploaded with this job: submit it with `bindery job run metadata-import --param profile=ID --file PATH`")
 
 // Plan: the population is the staged records of the job's file, by ordinal.
 func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) error {
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM import_files WHERE job_id = $1`, job.ID).Scan(&n); err != nil {
+	var records, staged int64
+	err := tx.QueryRow(ctx, `SELECT records, (SELECT count(*) FROM import_staging WHERE job_id = $1)
+		FROM import_files WHERE job_id = $1`, job.ID).Scan(&records, &staged)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNoFile
+	}
+	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return ErrNoFile
+	if staged != records {
+		return fmt.Errorf("%d of %d records staged: %w", staged, records, ErrStagingLost)
 	}
 	return jobs.PlanRanges(ctx, tx, job.ID, chunkSize,
 		`SELECT ord AS key FROM import_staging WHERE job_id = $1`, job.ID)
@@ -121,9 +134,14 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 		return err
 	}
 	dryRun, _ := job.Params["dry_run"].(bool)
-	items, err := readStaged(ctx, tx, job.ID, c, p)
+	// One decoder for the chunk's records, staged and in the catalog.
+	dec := &marc.Decoder{}
+	items, err := readStaged(ctx, tx, job.ID, c, p, dec)
 	if err != nil {
 		return err
+	}
+	if len(items) != c.Records {
+		return fmt.Errorf("chunk %d: %d of its %d records staged: %w", c.Seq, len(items), c.Records, errors.Join(ErrStagingLost, asynq.SkipRetry))
 	}
 	for {
 		found, err := lookup(ctx, tx, job.Institution, p, items)
@@ -143,7 +161,7 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 				continue
 			}
 			it.undecide()
-			decide(it, p, found, targets, created, dryRun)
+			decide(it, p, found, targets, created, dryRun, dec)
 		}
 		if dryRun {
 			break
@@ -172,7 +190,7 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 	return nil
 }
 
-func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile) ([]*item, error) {
+func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile, dec *marc.Decoder) ([]*item, error) {
 	rows, err := tx.Query(ctx, `SELECT ord, raw, error, warnings FROM import_staging
 		WHERE job_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord`, jobID, c.Lo, c.Hi)
 	if err != nil {
@@ -192,7 +210,7 @@ func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *co
 			it.invalid = true
 			continue
 		}
-		rec, err := marc.Unmarshal(it.raw)
+		rec, err := dec.Unmarshal(it.raw)
 		if err != nil {
 			it.reject("unreadable: " + err.Error())
 			it.invalid = true
@@ -401,7 +419,7 @@ func lockCandidates(ctx context.Context, tx pgx.Tx, institution string, found ma
 
 // decide matches one record and applies the profile's action in memory;
 // with diff, it keeps the field-level change of a merge or overlay.
-func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, targets map[int64]*target, created map[catalog.Key][]*target, diff bool) {
+func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, targets map[int64]*target, created map[catalog.Key][]*target, diff bool, dec *marc.Decoder) {
 	var cands []*target
 	for _, m := range p.Match {
 		for _, k := range it.keys {
@@ -447,7 +465,7 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 		if diff {
 			before := t.rec
 			if before == nil {
-				before, _ = marc.Unmarshal(t.marc)
+				before, _ = dec.Unmarshal(t.marc)
 			}
 			if before != nil {
 				it.diff = catalog.Diff(before, it.rec)
@@ -458,7 +476,7 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 	default: // merge
 		t := cands[0]
 		if t.rec == nil {
-			existing, err := marc.Unmarshal(t.marc)
+			existing, err := dec.Unmarshal(t.marc)
 			if err != nil {
 				it.reject(fmt.Sprintf("cannot merge: the catalog record %d is unreadable: %v", t.id, err))
 				return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -528,4 +529,56 @@ func TestRecordWithoutMatchKeyIsReportedWithAWarning(t *testing.T) {
 			require.NotContains(t, row.Message, "no match key")
 		}
 	}
+}
+
+// Staged records lost (a PostgreSQL crash empties the unlogged staging
+// table, as TRUNCATE does here): the job's initialization or its chunks fail
+// saying so, without retries, and nothing is imported silently short.
+func TestStagingLostFailsCleanly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	store := jobs.NewStore(db.Pool)
+	p := profile(t, "vendor-bibs", nil)
+	stage := func() *jobs.Job {
+		f, err := os.Open("../../testdata/marc/lul_fre_100.mrc")
+		require.NoError(t, err)
+		defer f.Close()
+		var job *jobs.Job
+		require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+				SubmittedBy: "test", Params: map[string]any{"profile": p.ID}, PriorityClass: "default"}, nil)
+			if err != nil {
+				return err
+			}
+			_, err = staging.Stage(ctx, tx, job.ID, f, p)
+			return err
+		}))
+		return job
+	}
+	kind := metadataimport.Kind{}
+
+	// Lost before initialization.
+	job := stage()
+	_, err := db.Pool.Exec(ctx, `TRUNCATE import_staging`)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 30) })
+	require.ErrorIs(t, err, metadataimport.ErrStagingLost)
+	require.ErrorContains(t, err, "0 of 100 records staged")
+
+	// Lost while running.
+	job = stage()
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 30) }))
+	chunks, err := store.JobChunks(ctx, job.ID, "pending")
+	require.NoError(t, err)
+	require.Len(t, chunks, 4)
+	_, err = db.Pool.Exec(ctx, `TRUNCATE import_staging`)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		return kind.Process(ctx, tx, job, chunks[0], &jobs.ChunkResult{})
+	})
+	require.ErrorIs(t, err, metadataimport.ErrStagingLost)
+	require.ErrorIs(t, err, asynq.SkipRetry)
+	require.ErrorContains(t, err, "0 of its 30 records staged")
+	require.Zero(t, count(t, db, `SELECT count(*) FROM records`))
 }

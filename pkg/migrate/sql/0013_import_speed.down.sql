@@ -1,3 +1,11 @@
+ALTER TABLE record_key_claims
+    ALTER COLUMN institution TYPE text COLLATE "default",
+    ALTER COLUMN kind TYPE text COLLATE "default",
+    ALTER COLUMN value TYPE text COLLATE "default";
+ALTER TABLE record_keys
+    ALTER COLUMN institution TYPE text COLLATE "default",
+    ALTER COLUMN kind TYPE text COLLATE "default",
+    ALTER COLUMN value TYPE text COLLATE "default";
 ALTER TABLE import_staging ALTER COLUMN raw SET COMPRESSION default;
 ALTER TABLE record_versions ALTER COLUMN marc SET COMPRESSION default;
 ALTER TABLE records ALTER COLUMN marc SET COMPRESSION default;

@@ -98,3 +98,32 @@ func TestConcurrentSubmissionsOfSingleInstanceJob(t *testing.T) {
 		require.Contains(t, s.Message, fmt.Sprintf("job %d (loan-anonymization", admitted[0].ID))
 	}
 }
+
+// A job type that runs on an uploaded file is refused by the plain submit
+// route, telling how to upload it (it used to be accepted and then fail at
+// initialization for want of its file).
+func TestSubmitWithoutTheFileIsRefused(t *testing.T) {
+	hs, tokens := newServer(t)
+	token, _, err := tokens.Create(context.Background(), auth.Principal{Institution: "DEMO", Role: auth.RoleStaff, User: "t"})
+	require.NoError(t, err)
+	body, _ := json.Marshal(api.SubmitRequest{Type: "metadata-import", Params: map[string]string{"profile": "vendor-bibs"}})
+	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/v1/jobs", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var e api.ErrorBody
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, e.Error, "bindery job run metadata-import --file PATH")
+
+	// No job was created.
+	req, _ = http.NewRequest(http.MethodGet, hs.URL+"/api/v1/jobs", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var list []jobs.Job
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+	require.Empty(t, list)
+}

@@ -53,6 +53,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown job type %q (known: %s)", req.Type, knownTypes(s.d.Catalog)))
 		return
 	}
+	if jt.Upload != "" {
+		// Accepted, it could only fail at initialization for want of its file.
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("job type %s runs on a file uploaded with it: "+
+			"submit it with `bindery job run %s --file PATH` (API: POST %s?type=%s with the file as the body)", jt.ID, jt.ID, UploadPath, jt.ID))
+		return
+	}
 	in, ok := s.d.Catalog.Institution(p.Institution)
 	if !ok {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("institution %q of this token is not in the configuration", p.Institution))

@@ -360,6 +360,9 @@ func (e *Engine) initializeOne(ctx context.Context, id int64) error {
 			return err
 		}
 		if err := kind.Plan(ctx, tx, job, jt.ChunkSize); err != nil {
+			if nothing := (*jobs.NothingToDo)(nil); errors.As(err, &nothing) {
+				return e.store.Transition(ctx, tx, id, jobs.CompletedNoBulks, nothing.Reason)
+			}
 			return err
 		}
 		chunks, records, err := e.store.SetPopulation(ctx, tx, id)

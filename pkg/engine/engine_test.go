@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -379,4 +380,21 @@ func TestPromotionWaitsForGuardRebuild(t *testing.T) {
 	require.NoError(t, f.eng.Reconcile(ctx))
 	require.Equal(t, map[string]string{strconv.FormatInt(b.ID, 10): "P", "epoch": "2"}, f.guardCopy())
 	require.Equal(t, jobs.CompletedSuccess, f.runToEnd(b.ID, "default").Status)
+}
+
+// A Plan that returns jobs.NothingToDo ends the job COMPLETED_NO_BULKS with
+// its reason as the message (here: reverting an import that changed nothing).
+func TestNothingToDoEndsNoBulksWithTheReason(t *testing.T) {
+	f := newFixture(t)
+	imp, err := f.store.Insert(context.Background(), jobs.NewJob{Institution: "DEMO", Type: "metadata-import", SubmittedBy: "t",
+		Params: map[string]any{"profile": "vendor-bibs"}, PriorityClass: "default"}, nil)
+	require.NoError(t, err)
+	_, err = f.db.Pool.Exec(context.Background(), `UPDATE jobs SET status = 'COMPLETED_SUCCESS' WHERE id = $1`, imp.ID)
+	require.NoError(t, err)
+	j := f.submit("import-revert", map[string]string{"job": strconv.FormatInt(imp.ID, 10)})
+	f.step()
+	got, err := f.store.Get(context.Background(), j.ID)
+	require.NoError(t, err)
+	require.Equal(t, jobs.CompletedNoBulks, got.Status)
+	require.Equal(t, fmt.Sprintf("nothing to revert: job %d created or changed no record", imp.ID), got.Message)
 }

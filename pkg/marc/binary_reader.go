@@ -931,10 +931,10 @@ func (p *parser) materialize(rec *Record, text []byte, shift int, leader Leader)
 
 // Unmarshal parses one binary record (the first in data) with the default options.
 func Unmarshal(data []byte) (*Record, error) {
-	r, err := NewBinaryReader(bytes.NewReader(data), nil)
-	if err != nil {
-		return nil, err
-	}
+	// A read buffer the size of the record, not readBufferSize: a Metadata
+	// Import chunk unmarshals thousands of records, and 64 KB of garbage
+	// each was most of its allocation.
+	r := &BinaryReader{br: bufio.NewReaderSize(bytes.NewReader(data), len(data)+1), opts: (*BinaryReaderOptions)(nil).withDefaults()}
 	rec, err := r.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, &Error{Ordinal: 1, Err: ErrMalformed, Msg: "no record in " + strconv.Itoa(len(data)) + " bytes"}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -63,6 +64,14 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 	case params["dry_run"] == true:
 		return fmt.Errorf("job %d was a dry run; it changed nothing", x)
 	}
+	// Reverted in full before: its records now carry that revert's changes,
+	// which the check below would report as "changed by a later job".
+	if by, err := revertedBy(ctx, tx, job, x, jobs.CompletedSuccess); err != nil || by != 0 {
+		if err != nil {
+			return err
+		}
+		return alreadyReverted(x, by)
+	}
 	rows, err := tx.Query(ctx, `SELECT r.id, coalesce(r.job_id, 0) FROM records r WHERE r.id IN (`+affected+`)
 		AND r.job_id IS DISTINCT FROM $1 ORDER BY r.id LIMIT 21`, x, job.Institution)
 	if err != nil {
@@ -86,6 +95,13 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 			names = append(names, fmt.Sprintf("%d (by job %d)", c.id, c.by))
 		}
 		return fmt.Errorf("refused: records changed by a later job since job %d: %s", x, strings.Join(names, ", "))
+	}
+	var some bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (`+affected+`)`, x, job.Institution).Scan(&some); err != nil {
+		return err
+	}
+	if !some {
+		return nothingLeft(ctx, tx, job, x)
 	}
 	return jobs.PlanRanges(ctx, tx, job.ID, chunkSize, affected, x, job.Institution)
 }
@@ -176,4 +192,38 @@ func restore(ctx context.Context, tx pgx.Tx, job *jobs.Job, id int64, recordType
 		}
 	}
 	return nil
+}
+
+// revertedBy is the first other revert of the import x that ended in one of
+// statuses, or 0.
+func revertedBy(ctx context.Context, tx pgx.Tx, job *jobs.Job, x int64, statuses ...jobs.Status) (int64, error) {
+	names := make([]string, len(statuses))
+	for i, st := range statuses {
+		names[i] = string(st)
+	}
+	var by int64
+	err := tx.QueryRow(ctx, `SELECT id FROM jobs WHERE type = $1 AND institution = $2 AND id <> $3
+		AND params->>'job' = $4 AND status = ANY($5) ORDER BY id LIMIT 1`,
+		TypeID, job.Institution, job.ID, strconv.FormatInt(x, 10), names).Scan(&by)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return by, err
+}
+
+func alreadyReverted(x, by int64) error {
+	return &jobs.NothingToDo{Reason: fmt.Sprintf("nothing left to revert: job %d was already reverted by job %d", x, by)}
+}
+
+// nothingLeft says why the import x has no record to revert: an earlier
+// revert undid it, or it created and changed nothing.
+func nothingLeft(ctx context.Context, tx pgx.Tx, job *jobs.Job, x int64) error {
+	by, err := revertedBy(ctx, tx, job, x, jobs.CompletedSuccess, jobs.CompletedWarning)
+	switch {
+	case err != nil:
+		return err
+	case by != 0:
+		return alreadyReverted(x, by)
+	}
+	return &jobs.NothingToDo{Reason: fmt.Sprintf("nothing to revert: job %d created or changed no record", x)}
 }

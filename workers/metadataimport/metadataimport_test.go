@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -417,4 +419,166 @@ func TestDryRunDiff(t *testing.T) {
 		require.Contains(t, row.Message, "+"+title(templates[5+i]), "row %d", i)
 	}
 	t.Log(r.rows[0].Message)
+}
+
+// requireKeysOfRecords: every live record's rows in record_keys are exactly
+// the keys of its current MARC (catalog.Keys), and no key row is left without
+// its record (tombstones keep none: no import may match them).
+func requireKeysOfRecords(t *testing.T, db *testenv.Database) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := db.Pool.Query(ctx, `SELECT r.marc, coalesce((SELECT string_agg(kind || '=' || value, ',' ORDER BY kind, value)
+		FROM record_keys k WHERE k.record_id = r.id), '') FROM records r WHERE NOT r.deleted ORDER BY r.id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var raw []byte
+		var stored string
+		require.NoError(t, rows.Scan(&raw, &stored))
+		rec, err := marc.Unmarshal(raw)
+		require.NoError(t, err)
+		var want []string
+		for _, k := range catalog.Keys(rec) {
+			want = append(want, k.Kind+"="+k.Value)
+		}
+		slices.Sort(want)
+		require.Equal(t, strings.Join(want, ","), stored, "keys of record %d", n)
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.Positive(t, n)
+	require.Zero(t, count(t, db, `SELECT count(*) FROM record_keys k WHERE NOT EXISTS (SELECT FROM records r WHERE r.id = k.record_id)`))
+}
+
+// A merge or overlay rewrites only the keys that change: the ones the new
+// version dropped are deleted, the ones it added inserted, the rest kept.
+func TestChangedRecordsKeepTheirKeysCurrent(t *testing.T) {
+	t.Parallel()
+	for _, action := range []string{"overlay", "merge"} {
+		t.Run(action, func(t *testing.T) {
+			t.Parallel()
+			db := testenv.NewDatabase(t)
+			p := profile(t, "vendor-bibs", func(p *config.ImportProfile) {
+				p.Match, p.OnSingleMatch = []string{"001"}, action
+			})
+			first := importFile(t, db, p, "lul_fre_100.mrc", false)
+			require.Equal(t, int64(100), first.counters["imported"])
+			requireKeysOfRecords(t, db)
+			before035 := count(t, db, `SELECT count(*) FROM record_keys WHERE kind = '035'`)
+			require.Positive(t, before035)
+
+			// The same records with their 035s and 020s replaced by one new 035.
+			data, err := os.ReadFile("../../testdata/marc/lul_fre_100.mrc")
+			require.NoError(t, err)
+			rd, err := marc.NewBinaryReader(bytes.NewReader(data), nil)
+			require.NoError(t, err)
+			var buf bytes.Buffer
+			for i := 0; ; i++ {
+				m, err := rd.Read()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				m.RemoveFields("035", "020")
+				m.AddField(marc.Field{Tag: "035", Ind1: ' ', Ind2: ' ', Subfields: []marc.Subfield{{Code: 'a', Value: "(RELOAD)" + strconv.Itoa(i)}}})
+				raw, err := marc.Marshal(m)
+				require.NoError(t, err)
+				buf.Write(raw)
+			}
+			again := importReader(t, db, p, &buf, false)
+			// One record of the file has no 001: it matches nothing and is imported again.
+			noCN := 100 - count(t, db, `SELECT count(*) FROM record_keys WHERE kind = '001'`)
+			changedN := map[string]string{"overlay": "overlaid", "merge": "merged"}[action]
+			require.Equal(t, map[string]int64{"records_in_file": 100, changedN: 100 - noCN, "imported": noCN}, again.counters)
+			requireKeysOfRecords(t, db)
+			require.Equal(t, int64(100), count(t, db, `SELECT count(*) FROM record_keys WHERE kind = '035' AND value LIKE '(RELOAD)%'`))
+			require.Zero(t, count(t, db, `SELECT count(*) FROM record_keys k JOIN records r ON r.id = k.record_id
+				WHERE r.job_id = $1 AND (k.kind = 'isbn' OR (k.kind = '035' AND k.value NOT LIKE '(RELOAD)%'))`, again.jobID))
+			require.Equal(t, 100-noCN, count(t, db, `SELECT count(*) FROM records WHERE job_id = $1 AND version = 2`, again.jobID))
+		})
+	}
+}
+
+// A record with no key of the profile's match methods can never match: it
+// is imported again on every run, and the report says so with a warning.
+func TestRecordWithoutMatchKeyIsReportedWithAWarning(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil) // 001, 035, isbn
+	first := importFile(t, db, p, "bad_records.mrc", false)
+	var noKey []string
+	for _, row := range first.rows {
+		if strings.Contains(row.Message, "warning: no match key (001, 035, isbn) in this record, so a re-run of this file imports it again") {
+			require.Equal(t, jobs.OutcomeWarning, row.Outcome, row.RecordID)
+			require.Contains(t, row.Message, "imported as 99")
+			noKey = append(noKey, row.RecordID)
+		}
+	}
+	require.NotEmpty(t, noKey)
+	again := importFile(t, db, p, "bad_records.mrc", false)
+	require.Equal(t, int64(len(noKey)), again.counters["imported"], "exactly the records without a match key are imported again")
+	for _, row := range again.rows {
+		if row.Outcome == jobs.OutcomeWarning {
+			require.Contains(t, noKey, row.RecordID)
+		}
+	}
+	// Records with a key warn about nothing.
+	for _, row := range first.rows {
+		if !slices.Contains(noKey, row.RecordID) {
+			require.NotContains(t, row.Message, "no match key")
+		}
+	}
+}
+
+// Staged records lost (a PostgreSQL crash empties the unlogged staging
+// table, as TRUNCATE does here): the job's initialization or its chunks fail
+// saying so, without retries, and nothing is imported silently short.
+func TestStagingLostFailsCleanly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	store := jobs.NewStore(db.Pool)
+	p := profile(t, "vendor-bibs", nil)
+	stage := func() *jobs.Job {
+		f, err := os.Open("../../testdata/marc/lul_fre_100.mrc")
+		require.NoError(t, err)
+		defer f.Close()
+		var job *jobs.Job
+		require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+				SubmittedBy: "test", Params: map[string]any{"profile": p.ID}, PriorityClass: "default"}, nil)
+			if err != nil {
+				return err
+			}
+			_, err = staging.Stage(ctx, tx, job.ID, f, p)
+			return err
+		}))
+		return job
+	}
+	kind := metadataimport.Kind{}
+
+	// Lost before initialization.
+	job := stage()
+	_, err := db.Pool.Exec(ctx, `TRUNCATE import_staging`)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 30) })
+	require.ErrorIs(t, err, metadataimport.ErrStagingLost)
+	require.ErrorContains(t, err, "0 of 100 records staged")
+
+	// Lost while running.
+	job = stage()
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 30) }))
+	chunks, err := store.JobChunks(ctx, job.ID, "pending")
+	require.NoError(t, err)
+	require.Len(t, chunks, 4)
+	_, err = db.Pool.Exec(ctx, `TRUNCATE import_staging`)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		return kind.Process(ctx, tx, job, chunks[0], &jobs.ChunkResult{})
+	})
+	require.ErrorIs(t, err, metadataimport.ErrStagingLost)
+	require.ErrorIs(t, err, asynq.SkipRetry)
+	require.ErrorContains(t, err, "0 of its 30 records staged")
+	require.Zero(t, count(t, db, `SELECT count(*) FROM records`))
 }

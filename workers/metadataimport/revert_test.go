@@ -2,6 +2,7 @@ package metadataimport_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -72,6 +73,17 @@ func TestRevertRestoresTheCatalog(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{importrevert.Restored: 1000}, got)
 	require.Equal(t, afterFirst, snapshot(t, db), "same records, bytes and keys as before the second import")
+	requireKeysOfRecords(t, db)
+	require.Zero(t, count(t, db, `SELECT count(*) FROM record_versions v WHERE NOT EXISTS (SELECT FROM records r WHERE r.id = v.record_id)`),
+		"no version is left without its record")
+
+	// Reverting either again: nothing left to revert, said so (not "population empty", not "changed by a later job").
+	for _, x := range []int64{third.jobID, second.jobID} {
+		_, err = revert(t, db, x)
+		var nothing *jobs.NothingToDo
+		require.ErrorAs(t, err, &nothing)
+		require.Regexp(t, fmt.Sprintf(`^nothing left to revert: job %d was already reverted by job \d+$`, x), nothing.Reason)
+	}
 
 	// The first import's records were changed since (by the revert): refused, naming them.
 	_, err = revert(t, db, first.jobID)
@@ -87,4 +99,14 @@ func TestRevertRefusesWhatItCannotUndo(t *testing.T) {
 	require.ErrorContains(t, err, "was a dry run")
 	_, err = revert(t, db, 999999)
 	require.ErrorContains(t, err, "job 999999 not found")
+
+	// An import that created and changed nothing (a re-run with skip).
+	skip := profile(t, "vendor-bibs", func(p *config.ImportProfile) { p.OnSingleMatch, p.Merge = "skip", config.MergeRules{} })
+	importFile(t, db, skip, "jazz_1k.mrc", false)
+	again := importFile(t, db, skip, "jazz_1k.mrc", false)
+	require.Equal(t, int64(1000), again.counters["skipped"])
+	_, err = revert(t, db, again.jobID)
+	var nothing *jobs.NothingToDo
+	require.ErrorAs(t, err, &nothing)
+	require.Equal(t, fmt.Sprintf("nothing to revert: job %d created or changed no record", again.jobID), nothing.Reason)
 }

@@ -177,13 +177,13 @@ func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []j
 	for _, id := range picks {
 		want[id]++
 	}
-	admitted := make(map[int64][]jobs.Chunk, len(want))
+	reqs := make([]jobs.AdmitRequest, 0, len(want))
 	for id, n := range want {
-		chunks, err := e.store.AdmitTo(ctx, id, n, byID[id].PriorityClass)
-		if err != nil {
-			return err
-		}
-		admitted[id] = chunks
+		reqs = append(reqs, jobs.AdmitRequest{JobID: id, N: n, Queue: byID[id].PriorityClass})
+	}
+	admitted, err := e.store.AdmitMany(ctx, reqs)
+	if err != nil {
+		return err
 	}
 	bulk := 0
 	for _, id := range picks {

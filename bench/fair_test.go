@@ -147,6 +147,7 @@ func pctl(ds []time.Duration, p float64) time.Duration {
 //
 //	BINDERY_BENCH_FAIR_CHUNKS  chunks measured for the fairness index (4000)
 //	BINDERY_BENCH_MIX_RECORDS  records per job of the 4-job throughput mix (50000; chunks of 50)
+//	BINDERY_BENCH_FLEET_WINDOW fleet_window (the catalog's)
 func BenchmarkFairAdmission(b *testing.B) {
 	concurrency := envInt("BINDERY_BENCH_CONCURRENCY", 4)
 	fairChunks := envInt("BINDERY_BENCH_FAIR_CHUNKS", 4000)
@@ -222,6 +223,7 @@ func BenchmarkFairAdmission(b *testing.B) {
 		// and FIFO admission alternated, median of three each (the machine
 		// is shared: alternating spreads its noise over both).
 		c3 := catalog(b)
+		c3.Admission.FleetWindow = envInt("BINDERY_BENCH_FLEET_WINDOW", c3.Admission.FleetWindow)
 		jt3, _ := c3.JobType(noop.TypeID)
 		jt3.ChunkSize = noopChunkSize
 		r.cat = c3

@@ -81,7 +81,7 @@ func (c *Config) schedulingDefaults() {
 	if c.Admission.FleetWindow == 0 {
 		// Deep enough for fast chunks (the engine's round trip), shared
 		// among institutions; slow chunks use less (engine pipeline).
-		c.Admission.FleetWindow = 3 * c.Admission.Window
+		c.Admission.FleetWindow = 4 * c.Admission.Window
 	}
 	if c.Admission.CapLease == 0 {
 		c.Admission.CapLease = 15 * time.Second

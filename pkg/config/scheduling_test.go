@@ -66,7 +66,7 @@ job_types:
 	in, _ := c.Institution("A")
 	require.True(t, in.InPeak(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)), "10:00 in Berlin")
 	require.False(t, in.InPeak(time.Date(2026, 11, 25, 17, 30, 0, 0, time.UTC)), "18:30 in Berlin")
-	require.Equal(t, 48, c.Admission.FleetWindow, "3 x window by default")
+	require.Equal(t, 64, c.Admission.FleetWindow, "4 x window by default")
 	y, _ := c.JobType("y")
 	require.Equal(t, ClassCritical, y.PriorityClass, "workflow jobs run critical unless configured")
 	x, _ := c.JobType("x")

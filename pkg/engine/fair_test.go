@@ -194,7 +194,7 @@ func jain(xs ...float64) float64 {
 func TestFairSharesFollowWeights(t *testing.T) {
 	c := newCluster(t, func(cat *config.Config) {
 		jt, _ := cat.JobType("noop")
-		jt.ChunkSize = 10 // shipped windows: 16 per job, 48 fleet-wide
+		jt.ChunkSize = 10 // shipped windows: 16 per job, 64 fleet-wide
 	})
 	a, _ := c.cat.Institution("DEMO")
 	b, _ := c.cat.Institution("DEMO2")

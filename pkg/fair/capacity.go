@@ -27,7 +27,7 @@ type InstitutionCapacity struct {
 	Share       float64 `json:"share"`
 	ActiveShare float64 `json:"active_share"`
 	RunningJobs int     `json:"running_jobs"`
-	Pending     int     `json:"pending_chunks"`
+	Pending     int     `json:"pending_chunks"` // each job's counted up to 1,024
 	InFlight    int     `json:"in_flight_chunks"`
 	Running     int     `json:"running_chunks"` // started by a worker, not yet committed
 	TimeZone    string  `json:"time_zone"`

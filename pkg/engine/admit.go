@@ -78,8 +78,12 @@ const (
 
 func newFairState(e *Engine) *fairState {
 	rdb := e.redis.MakeRedisClient().(redis.UniversalClient)
+	sched := fair.NewScheduler()
+	// A new job's first window of chunks goes ahead of its institution's
+	// running jobs: a small job finishes in about its time alone.
+	sched.HeadStart = e.cfg.Catalog.Admission.Window
 	return &fairState{
-		sched:    fair.NewScheduler(),
+		sched:    sched,
 		load:     fair.NewLoad(e.cfg.Catalog.Admission.Load, time.Now),
 		sem:      fair.NewSemaphore(rdb, e.cfg.Catalog.Admission.CapLease),
 		rdb:      rdb,

@@ -9,7 +9,7 @@
 # half of it, the longest benchmark; lower it on a slow machine); BENCH_PROFILE=1 also writes a
 # CPU profile and prints its top entries.
 # Fair admission (bench/fair_test.go): BINDERY_BENCH_FAIR_CHUNKS, BINDERY_BENCH_MIX_RECORDS,
-# BINDERY_BENCH_FLEET_WINDOW.
+# BINDERY_BENCH_FLEET_WINDOW, BINDERY_BENCH_MIX_PAIRS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

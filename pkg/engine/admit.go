@@ -39,7 +39,7 @@ type fairState struct {
 // fleet's slots, in time at the current chunk rate: enough to cover an
 // engine round trip, no more, because every chunk queued is one a newly
 // submitted job's first chunk waits behind.
-const pipelineAhead = 100 * time.Millisecond
+const pipelineAhead = 200 * time.Millisecond
 
 // pipeline is the effective fleet window: twice the live slots plus
 // pipelineAhead's worth of chunks at the current rate, within

@@ -10,7 +10,7 @@ type Capacity struct {
 	FleetWindow int       `json:"fleet_window"` // chunks the admission keeps in flight at most
 	InFlight    int       `json:"in_flight"`
 	// Pipeline is the fleet window in force: fewer than FleetWindow while
-	// chunks are slow (2 x slots + 100 ms of chunks at ChunkRate).
+	// chunks are slow (2 x slots + 200 ms of chunks at ChunkRate).
 	Pipeline  int     `json:"pipeline"`
 	ChunkRate float64 `json:"chunk_rate"` // chunks admitted per second, smoothed
 	// Bulk is load-aware admission of the bulk class.

@@ -10,6 +10,8 @@
 # BINDERY_BENCH_PUBLISH_RECORDS / BINDERY_BENCH_PUBLISH_ROTATE (General Publishing:
 # records, default 1000000, and records per file, default 50000); BENCH_PROFILE=1 also writes a
 # CPU profile and prints its top entries.
+# Fair admission (bench/fair_test.go): BINDERY_BENCH_FAIR_CHUNKS, BINDERY_BENCH_MIX_RECORDS,
+# BINDERY_BENCH_FLEET_WINDOW, BINDERY_BENCH_MIX_PAIRS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

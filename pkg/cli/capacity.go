@@ -49,8 +49,8 @@ class with the reason for it.`,
 }
 
 func printCapacity(w io.Writer, rep *fair.Capacity) {
-	fmt.Fprintf(w, "fleet: %d worker slots, %d of %d chunks in flight (as of %s)\n",
-		rep.FleetSlots, rep.InFlight, rep.FleetWindow, rep.At.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(w, "fleet: %d worker slots, %d chunks in flight of %d now (fleet_window %d; %.0f chunks/s) as of %s\n",
+		rep.FleetSlots, rep.InFlight, rep.Pipeline, rep.FleetWindow, rep.ChunkRate, rep.At.Format("2006-01-02 15:04:05 MST"))
 	rate := "unlimited"
 	if rep.Bulk.Limited {
 		rate = fmt.Sprintf("%.1f chunks/s", rep.Bulk.Rate)

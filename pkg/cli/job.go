@@ -256,6 +256,9 @@ func printJob(w io.Writer, j *jobs.Job) {
 	fmt.Fprintf(tw, "Type\t%s\n", j.Type)
 	fmt.Fprintf(tw, "Institution\t%s\n", j.Institution)
 	fmt.Fprintf(tw, "Status\t%s\n", j.Status)
+	if j.Priority != "" && j.Priority != "normal" {
+		fmt.Fprintf(tw, "Priority\t%s (class %s, set by an operator)\n", j.Priority, j.PriorityClass)
+	}
 	if j.Message != "" {
 		fmt.Fprintf(tw, "Message\t%s\n", j.Message)
 	}

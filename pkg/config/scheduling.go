@@ -79,9 +79,9 @@ func (c *Config) Revalidate() error { return c.validate() }
 
 func (c *Config) schedulingDefaults() {
 	if c.Admission.FleetWindow == 0 {
-		// One job of an institution holds at most window chunks: 1.5x lets
-		// an institution with two thirds of the weight reach its share.
-		c.Admission.FleetWindow = c.Admission.Window + c.Admission.Window/2
+		// Deep enough for fast chunks (the engine's round trip), shared
+		// among institutions; slow chunks use less (engine pipeline).
+		c.Admission.FleetWindow = 4 * c.Admission.Window
 	}
 	if c.Admission.CapLease == 0 {
 		c.Admission.CapLease = 15 * time.Second

@@ -66,7 +66,7 @@ job_types:
 	in, _ := c.Institution("A")
 	require.True(t, in.InPeak(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)), "10:00 in Berlin")
 	require.False(t, in.InPeak(time.Date(2026, 11, 25, 17, 30, 0, 0, time.UTC)), "18:30 in Berlin")
-	require.Equal(t, 24, c.Admission.FleetWindow, "1.5 x window by default")
+	require.Equal(t, 64, c.Admission.FleetWindow, "4 x window by default")
 	y, _ := c.JobType("y")
 	require.Equal(t, ClassCritical, y.PriorityClass, "workflow jobs run critical unless configured")
 	x, _ := c.JobType("x")
@@ -83,4 +83,22 @@ job_types:
 	_, err = Parse("t.yaml", []byte(bad))
 	require.ErrorContains(t, err, "t.yaml: institutions[0].peak.windows[0]: peak window \"Mon-Fri 8-18\"")
 	require.ErrorContains(t, err, "institutions[0].peak.bulk_share: must be in (0, 1], got 1.5")
+}
+
+// FuzzParseWindow: any input parses or errors (no panic), and a parsed
+// window answers Contains for any time.
+func FuzzParseWindow(f *testing.F) {
+	for _, s := range []string{"Mon-Fri 08:00-18:00", "Sat 10:00-14:00", "Fri-Mon 22:00-02:00", "Mon,Wed 00:00:30-24:00", "x", "Mon 24:00-01:00"} {
+		f.Add(s, int64(0))
+	}
+	f.Fuzz(func(t *testing.T, s string, unix int64) {
+		w, err := ParseWindow(s)
+		if err != nil {
+			return
+		}
+		if w.Start < 0 || w.Start >= 24*time.Hour || w.End <= 0 || w.End > 24*time.Hour || w.Start == w.End {
+			t.Fatalf("%q parsed to out-of-range window %+v", s, w)
+		}
+		_ = w.Contains(time.Unix(unix%(1<<40), 0).UTC())
+	})
 }

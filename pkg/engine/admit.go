@@ -24,6 +24,49 @@ type fairState struct {
 	admitted  map[string]int64 // chunks admitted per institution since start
 	lastProbe time.Time
 	published time.Time
+
+	// The fleet's chunk rate (admissions/s, smoothed), which sizes the
+	// pipeline: see pipeline.
+	total     int64
+	rateFrom  time.Time
+	rateTotal int64
+	rate      float64
+	rateKnown bool
+	window    int // the effective fleet window last used
+}
+
+// pipelineAhead is how much work the admission keeps queued beyond the
+// fleet's slots, in time at the current chunk rate: enough to cover an
+// engine round trip, no more, because every chunk queued is one a newly
+// submitted job's first chunk waits behind.
+const pipelineAhead = 200 * time.Millisecond
+
+// pipeline is the effective fleet window: twice the live slots plus
+// pipelineAhead's worth of chunks at the current rate, within
+// [4, fleet_window]. Fast chunks (thousands/s) get the whole configured
+// window; slow ones (a few per second per slot) a shallow queue, so a new
+// job starts within a chunk's time or two.
+func (f *fairState) pipeline(slots, fleet int) int {
+	now := time.Now()
+	switch dt := now.Sub(f.rateFrom); {
+	case f.rateFrom.IsZero():
+		f.rateFrom, f.rateTotal = now, f.total
+	case dt >= 500*time.Millisecond:
+		r := float64(f.total-f.rateTotal) / dt.Seconds()
+		if f.rateKnown {
+			r = 0.5*f.rate + 0.5*r
+		}
+		f.rate, f.rateKnown = r, true
+		f.rateFrom, f.rateTotal = now, f.total
+	}
+	if !f.rateKnown {
+		// Until a rate is measured, assume fast chunks: the whole window.
+		f.window = fleet
+		return fleet
+	}
+	w := 2*slots + int(f.rate*pipelineAhead.Seconds()+0.999)
+	f.window = min(fleet, max(4, w))
+	return f.window
 }
 
 // publishEvery is how often the leader refreshes the capacity report and
@@ -35,8 +78,12 @@ const (
 
 func newFairState(e *Engine) *fairState {
 	rdb := e.rdb // the engine's one go-redis client (also the guard's)
+	sched := fair.NewScheduler()
+	// A new job's first window of chunks goes ahead of its institution's
+	// running jobs: a small job finishes in about its time alone.
+	sched.HeadStart = e.cfg.Catalog.Admission.Window
 	return &fairState{
-		sched:    fair.NewScheduler(),
+		sched:    sched,
 		load:     fair.NewLoad(e.cfg.Catalog.Admission.Load, time.Now),
 		sem:      fair.NewSemaphore(rdb, e.cfg.Catalog.Admission.CapLease),
 		rdb:      rdb,
@@ -56,7 +103,8 @@ func bulkCap(in *config.Institution, fleetSlots int) int {
 }
 
 // admitFair decides which chunks go to the queue next. The fleet keeps at
-// most fleet_window chunks in flight (and each job at most window); the free
+// most fleet_window chunks in flight (fewer while chunks are slow: see
+// pipeline), and each job at most window (or its share: jobLimits); the free
 // places go, chunk by chunk, to institutions by stride scheduling on their
 // weights and, within one, to its jobs by their class weights. A bulk job of
 // an institution in peak is held to the institution's cap, and every bulk
@@ -69,7 +117,8 @@ func bulkCap(in *config.Institution, fleetSlots int) int {
 func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []jobs.ActiveJob) error {
 	f := e.fair
 	cat := e.cfg.Catalog
-	window, fleet := cat.Admission.Window, cat.Admission.FleetWindow
+	window := cat.Admission.Window
+	fleet := f.pipeline(snap.FleetSlots, cat.Admission.FleetWindow)
 	if err := e.publishCaps(ctx, snap); err != nil {
 		e.log.Warn("peak caps not published", "err", err)
 	}
@@ -93,6 +142,7 @@ func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []j
 	}
 	bulkTokens := f.load.Allowance()
 
+	limits := jobLimits(cat, running, window, fleet)
 	cands := make([]fair.Candidate, 0, len(running))
 	byID := make(map[int64]*jobs.ActiveJob, len(running))
 	admittable, urgent := 0, false
@@ -102,11 +152,9 @@ func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []j
 			continue
 		}
 		byID[j.ID] = j
-		free := min(window-j.Queued, j.Pending)
-		c := fair.Candidate{JobID: j.ID, Institution: j.Institution, InstWeight: 1, JobWeight: cat.Queues[j.PriorityClass], Free: free}
-		if in, ok := cat.Institution(j.Institution); ok {
-			c.InstWeight = in.PriorityWeight
-		}
+		free := max(0, min(limits[j.ID]-j.Queued, j.Pending))
+		c := fair.Candidate{JobID: j.ID, Institution: j.Institution, InstWeight: instWeight(cat, j.Institution),
+			JobWeight: cat.Queues[j.PriorityClass], Free: free}
 		if j.PriorityClass == config.ClassBulk {
 			c.Budgets = append(c.Budgets, &bulkTokens)
 			if cf := capFree[j.Institution]; cf != nil {
@@ -133,13 +181,13 @@ func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []j
 	for _, id := range picks {
 		want[id]++
 	}
-	admitted := make(map[int64][]jobs.Chunk, len(want))
+	reqs := make([]jobs.AdmitRequest, 0, len(want))
 	for id, n := range want {
-		chunks, err := e.store.AdmitTo(ctx, id, n, byID[id].PriorityClass)
-		if err != nil {
-			return err
-		}
-		admitted[id] = chunks
+		reqs = append(reqs, jobs.AdmitRequest{JobID: id, N: n, Queue: byID[id].PriorityClass})
+	}
+	admitted, err := e.store.AdmitMany(ctx, reqs)
+	if err != nil {
+		return err
 	}
 	bulk := 0
 	for _, id := range picks {
@@ -160,10 +208,49 @@ func (e *Engine) admitFair(ctx context.Context, snap *jobs.Snapshot, running []j
 			bulk++
 		}
 		f.admitted[j.Institution]++
+		f.total++
 		e.cfg.Metrics.ChunksAdmitted.WithLabelValues(j.Institution, j.PriorityClass).Inc()
 	}
 	f.load.Admitted(bulk)
 	return nil
+}
+
+func instWeight(cat *config.Config, id string) int {
+	if in, ok := cat.Institution(id); ok {
+		return in.PriorityWeight
+	}
+	return 1
+}
+
+// jobLimits is how many chunks each running job may have in flight: window,
+// or, while several institutions have work, the job's weighted share of the
+// fleet window if that is more; otherwise the window would hold an
+// institution with one big job below its share (throughput follows the
+// share of chunks in flight).
+func jobLimits(cat *config.Config, running []jobs.ActiveJob, window, fleet int) map[int64]int {
+	instW := map[string]int{}
+	jobW := map[string]int{}
+	for _, j := range running {
+		if j.Pending+j.Queued == 0 {
+			continue
+		}
+		instW[j.Institution] = instWeight(cat, j.Institution)
+		jobW[j.Institution] += max(1, cat.Queues[j.PriorityClass])
+	}
+	total := 0
+	for _, w := range instW {
+		total += w
+	}
+	limits := make(map[int64]int, len(running))
+	for _, j := range running {
+		limits[j.ID] = window
+		if len(instW) > 1 && jobW[j.Institution] > 0 {
+			share := float64(fleet) * float64(instW[j.Institution]) / float64(total) *
+				float64(max(1, cat.Queues[j.PriorityClass])) / float64(jobW[j.Institution])
+			limits[j.ID] = max(window, int(share+0.999))
+		}
+	}
+	return limits
 }
 
 // publishCaps tells the workers, through Redis, the bulk cap of every
@@ -227,7 +314,8 @@ func (e *Engine) publishCapacity(ctx context.Context, snap *jobs.Snapshot, now t
 	f := e.fair
 	m := e.cfg.Metrics
 	cat := e.cfg.Catalog
-	rep := fair.Capacity{At: now, FleetSlots: snap.FleetSlots, FleetWindow: cat.Admission.FleetWindow, Bulk: f.load.State()}
+	rep := fair.Capacity{At: now, FleetSlots: snap.FleetSlots, FleetWindow: cat.Admission.FleetWindow,
+		Pipeline: f.window, ChunkRate: f.rate, Bulk: f.load.State()}
 	type agg struct{ jobs, pending, inflight, running int }
 	per := map[string]*agg{}
 	classInflight := map[[2]string]int{}

@@ -9,6 +9,10 @@ type Capacity struct {
 	FleetSlots  int       `json:"fleet_slots"`  // worker slots of live workers
 	FleetWindow int       `json:"fleet_window"` // chunks the admission keeps in flight at most
 	InFlight    int       `json:"in_flight"`
+	// Pipeline is the fleet window in force: fewer than FleetWindow while
+	// chunks are slow (2 x slots + 200 ms of chunks at ChunkRate).
+	Pipeline  int     `json:"pipeline"`
+	ChunkRate float64 `json:"chunk_rate"` // chunks admitted per second, smoothed
 	// Bulk is load-aware admission of the bulk class.
 	Bulk         LoadState             `json:"bulk"`
 	Institutions []InstitutionCapacity `json:"institutions"`
@@ -23,7 +27,7 @@ type InstitutionCapacity struct {
 	Share       float64 `json:"share"`
 	ActiveShare float64 `json:"active_share"`
 	RunningJobs int     `json:"running_jobs"`
-	Pending     int     `json:"pending_chunks"`
+	Pending     int     `json:"pending_chunks"` // each job's counted up to 1,024
 	InFlight    int     `json:"in_flight_chunks"`
 	Running     int     `json:"running_chunks"` // started by a worker, not yet committed
 	TimeZone    string  `json:"time_zone"`

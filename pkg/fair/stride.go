@@ -39,13 +39,20 @@ type flow struct {
 // queue weight) round-robins equal jobs, so a small job's chunks are admitted
 // beside a million-record job's from its first pass, not after them.
 //
-// A party returning from idleness starts at the current virtual time (it
-// does not bank credit for the time it had no work), and one held back
+// A new job gets a head start of HeadStart chunks over its institution's
+// running jobs (a job of up to that many chunks is admitted as if it ran
+// alone; longer ones then share round-robin). A party returning from
+// idleness starts at the current virtual time (it does not bank credit
+// for the time it had no work), and one held back
 // (window full, peak cap) may fall at most lag chunks behind, so it neither
 // loses its share to short stalls nor floods the queue after long ones.
 //
 // Scheduler is not safe for concurrent use; the engine leader owns one.
 type Scheduler struct {
+	// HeadStart is how many chunks a new job may take ahead of its
+	// institution's other jobs before round-robin (0: none).
+	HeadStart int
+
 	gen   uint64
 	vt    float64            // virtual time across institutions
 	vtIn  map[string]float64 // virtual time within each institution
@@ -87,7 +94,12 @@ func (s *Scheduler) Plan(cands []Candidate, n, lag int) []int64 {
 		s.insts[name] = s.join(s.insts[name], s.vt, float64(lag)/float64(cs[0].InstWeight))
 		vt := s.vtIn[name]
 		for _, c := range cs {
-			s.jobs[c.JobID] = s.join(s.jobs[c.JobID], vt, float64(lag)/float64(c.JobWeight))
+			f, isNew := s.jobs[c.JobID], s.jobs[c.JobID] == nil
+			f = s.join(f, vt, float64(lag)/float64(c.JobWeight))
+			if isNew {
+				f.pass -= float64(s.HeadStart) / float64(c.JobWeight)
+			}
+			s.jobs[c.JobID] = f
 		}
 	}
 	s.forget()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -238,4 +239,50 @@ func (s *Store) Heartbeat(ctx context.Context, id, host string, pid, concurrency
 func (s *Store) Deregister(ctx context.Context, id string) error {
 	_, err := s.Pool.Exec(ctx, `DELETE FROM workers WHERE id = $1`, id)
 	return err
+}
+
+// AdmitRequest asks for up to N pending chunks of a job, bound for Queue.
+type AdmitRequest struct {
+	JobID int64
+	N     int
+	Queue string
+}
+
+// AdmitMany is AdmitTo for several jobs in one statement (one round trip
+// however many jobs a fair admission pass spreads its chunks over). The
+// chunks come back grouped by job, in seq order.
+func (s *Store) AdmitMany(ctx context.Context, reqs []AdmitRequest) (map[int64][]Chunk, error) {
+	ids := make([]int64, len(reqs))
+	ns := make([]int32, len(reqs))
+	queues := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i], ns[i], queues[i] = r.JobID, int32(r.N), r.Queue
+	}
+	rows, err := s.Pool.Query(ctx, `WITH picked AS (
+			SELECT p.job_id, p.seq, w.queue FROM unnest($1::bigint[], $2::int[], $3::text[]) AS w(job_id, n, queue)
+			CROSS JOIN LATERAL (SELECT job_id, seq FROM chunks WHERE job_id = w.job_id AND status = 'pending'
+			                    ORDER BY seq LIMIT w.n FOR UPDATE SKIP LOCKED) p)
+		UPDATE chunks c SET status = 'queued', fence = c.fence + 1,
+			admitted_at = now(), started_at = NULL, worker_id = NULL, attempts = c.attempts + 1,
+			queue = nullif(picked.queue, '')
+		FROM picked WHERE c.job_id = picked.job_id AND c.seq = picked.seq
+		RETURNING c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records`, ids, ns, queues)
+	if err != nil {
+		return nil, fmt.Errorf("admit chunks of %d jobs: %w", len(reqs), err)
+	}
+	chunks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Chunk, error) {
+		var c Chunk
+		return c, r.Scan(&c.JobID, &c.Seq, &c.Fence, &c.Lo, &c.Hi, &c.Records)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admit chunks of %d jobs: %w", len(reqs), err)
+	}
+	out := make(map[int64][]Chunk, len(reqs))
+	for _, c := range chunks {
+		out[c.JobID] = append(out[c.JobID], c)
+	}
+	for _, cs := range out {
+		slices.SortFunc(cs, func(a, b Chunk) int { return a.Seq - b.Seq })
+	}
+	return out, nil
 }

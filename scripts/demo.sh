@@ -2,7 +2,8 @@
 # make demo: start a server and two workers; import the project's real MARC
 # files with Metadata Import (progress, counters, the rejected record and its
 # reason); seed demo loans and run Loan Anonymization; publish the catalog
-# (General Publishing, full then incremental); show each job and its report;
+# (General Publishing, full then incremental); export a logical set; show
+# capacity; show each job and its report;
 # stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,8 +68,21 @@ id=$($BIN job run general-publishing --param profile=discovery --param mode=full
 $BIN job show "$id"
 step "bindery job files $id (in /var/tmp/bindery/publishing/discovery; see docs/publishing.md)"
 $BIN job files "$id"
-step "bindery job run general-publishing --param profile=discovery --wait (incremental: nothing changed since)"
+step "bindery job run general-publishing --param profile=discovery --wait (incremental: nothing changed since, said so)"
 $BIN job run general-publishing --param profile=discovery --wait || true
+
+# A logical set is a saved query, run again whenever a job starts on it.
+name="Jazz $(date +%Y%m%d-%H%M%S)"
+step "bindery set create --name \"$name\" --query '650 \$a contains \"Jazz\"'"
+set_id=$($BIN set create --name "$name" --query '650 $a contains "Jazz"' --output json |
+  sed -n 's/^  *"id": *\([0-9][0-9]*\).*/\1/p' | head -1)
+$BIN set show "$set_id"
+step "bindery job run export-bib-records --param set=$set_id --param format=marcxml --wait"
+id=$($BIN job run export-bib-records --param set="$set_id" --param format=marcxml --wait)
+$BIN job files "$id"
+
+step "bindery capacity (fair shares, peak caps, bulk admission rate; docs/scheduling.md)"
+$BIN capacity
 
 echo
 echo "Queue dashboard: run '$BIN server' and open $BINDERY_SERVER/monitoring (user: anything, password: an operator token)."

@@ -361,6 +361,7 @@ func (e *Engine) initializeOne(ctx context.Context, id int64) error {
 		}
 		if err := kind.Plan(ctx, tx, job, jt.ChunkSize); err != nil {
 			if nothing := (*jobs.NothingToDo)(nil); errors.As(err, &nothing) {
+				ended = job
 				return e.store.Transition(ctx, tx, id, jobs.CompletedNoBulks, nothing.Reason)
 			}
 			return err

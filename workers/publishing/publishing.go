@@ -120,7 +120,13 @@ func (k Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) error {
 		if err := r.dropSnapshot(ctx, tx); err != nil {
 			return err
 		}
-		return r.moveWatermark(ctx, tx)
+		if err := r.moveWatermark(ctx, tx); err != nil {
+			return err
+		}
+		if mode == ModeIncremental {
+			return &jobs.NothingToDo{Reason: fmt.Sprintf("nothing to publish: no record of profile %s changed since its last run", p.ID)}
+		}
+		return &jobs.NothingToDo{Reason: fmt.Sprintf("nothing to publish: profile %s selects no record", p.ID)}
 	}
 	return nil
 }
@@ -150,10 +156,13 @@ func (k ExportKind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, _ int) e
 		return err
 	}
 	chunks, err := r.plan(ctx, tx)
-	if err == nil && chunks == 0 {
-		err = r.dropSnapshot(ctx, tx)
+	if err != nil || chunks > 0 {
+		return err
 	}
-	return err
+	if err := r.dropSnapshot(ctx, tx); err != nil {
+		return err
+	}
+	return &jobs.NothingToDo{Reason: fmt.Sprintf("nothing to export: set %d has no live record now", setID)}
 }
 
 // dropSnapshot removes the job's snapshot of its set, if it took one.

@@ -421,8 +421,10 @@ func TestFullThenIncrementalsEqualTheCatalog(t *testing.T) {
 	require.Equal(t, 100, dels)
 	require.Equal(t, f.catalog(), held)
 
-	// Nothing changed since: nothing to publish.
-	require.Equal(t, jobs.CompletedNoBulks, f.publish("incremental").Status)
+	// Nothing changed since: nothing to publish, and the job says so.
+	nothing := f.publish("incremental")
+	require.Equal(t, jobs.CompletedNoBulks, nothing.Status)
+	require.Regexp(t, `^nothing to publish: no record of profile \S+ changed since its last run$`, nothing.Message)
 
 	// A full run now leaves the 110 tombstones out and alone equals the catalog.
 	again := f.publish("full")

@@ -32,9 +32,7 @@ func stagedRecords(t *testing.T) [][]byte {
 			out = append(out, raw)
 		}
 		// Raw input records too (recovery, MARC-8), cut at terminators.
-		for _, rec := range bytes.SplitAfter(data, []byte{recordTerminator}) {
-			out = append(out, rec)
-		}
+		out = append(out, bytes.SplitAfter(data, []byte{recordTerminator})...)
 	}
 	return append(out, nil, []byte("junk"), []byte("00026     2200025   4500\x1e\x1d"))
 }

@@ -95,10 +95,22 @@ func redisOpt(b *testing.B, r *testenv.Redis) asynq.RedisConnOpt {
 	return opt
 }
 
-// startSpine runs an engine and one worker in-process, each on its own pool
-// as if they were the `bindery server` and `bindery worker` processes, until
-// the returned stop is called (also at cleanup).
+// startSpine runs an engine and one worker in-process (see runSpine), the
+// worker's metrics returned.
 func startSpine(b *testing.B, dbURL string, ropt asynq.RedisConnOpt, cat *pkgconfig.Config, concurrency int) (wm *metrics.Metrics, stop func()) {
+	b.Helper()
+	wm = metrics.New()
+	stop = runSpine(b, dbURL, ropt, concurrency,
+		engine.Config{Catalog: cat, Kinds: workers.Kinds()},
+		worker.Config{Catalog: cat, Kinds: workers.Kinds(), Concurrency: concurrency, Metrics: wm}, true)
+	return wm, stop
+}
+
+// runSpine runs an engine and one worker of the given configurations
+// in-process, each on its own pool as if they were the `bindery server` and
+// `bindery worker` processes, until the returned stop is called (also at
+// cleanup). report: an error ending either is a benchmark error.
+func runSpine(b *testing.B, dbURL string, ropt asynq.RedisConnOpt, concurrency int, ec engine.Config, wc worker.Config, report bool) (stop func()) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	open := func() *pgxpool.Pool {
@@ -109,23 +121,22 @@ func startSpine(b *testing.B, dbURL string, ropt asynq.RedisConnOpt, cat *pkgcon
 		return p
 	}
 	engPool, wrkPool := open(), open()
-	eng, err := engine.New(jobs.NewStore(engPool), ropt, engine.Config{Catalog: cat, Kinds: workers.Kinds()})
+	eng, err := engine.New(jobs.NewStore(engPool), ropt, ec)
 	if err != nil {
 		b.Fatal(err)
 	}
-	wm = metrics.New()
-	wrk, err := worker.New(jobs.NewStore(wrkPool), ropt, worker.Config{Catalog: cat, Kinds: workers.Kinds(), Concurrency: concurrency, Metrics: wm})
+	wrk, err := worker.New(jobs.NewStore(wrkPool), ropt, wc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := eng.Run(ctx); err != nil {
+		if err := eng.Run(ctx); err != nil && report {
 			b.Error("engine:", err)
 		}
 	})
 	wg.Go(func() {
-		if err := wrk.Run(ctx); err != nil {
+		if err := wrk.Run(ctx); err != nil && report {
 			b.Error("worker:", err)
 		}
 	})
@@ -140,7 +151,7 @@ func startSpine(b *testing.B, dbURL string, ropt asynq.RedisConnOpt, cat *pkgcon
 		})
 	}
 	b.Cleanup(stop)
-	return wm, stop
+	return stop
 }
 
 // runJob submits a job as the API does and waits, on the engine's own

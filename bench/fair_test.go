@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	pkgconfig "github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/engine"
 	"github.com/bindery/bindery/pkg/jobs"
-	"github.com/bindery/bindery/pkg/pgconn"
 	"github.com/bindery/bindery/pkg/queue"
 	"github.com/bindery/bindery/pkg/testenv"
 	"github.com/bindery/bindery/pkg/worker"
@@ -33,40 +31,14 @@ type fairRig struct {
 	waker *queue.Waker
 }
 
+// startEngine runs a fair (or plain FIFO) engine and one worker in-process
+// (see runSpine); errors ending them are not reported, as runs end with
+// work in flight.
 func startEngine(b *testing.B, dbURL string, ropt asynq.RedisConnOpt, cat *pkgconfig.Config, concurrency int, fifo bool) (stop func()) {
 	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	open := func() *pgxpool.Pool {
-		p, err := pgconn.Open(ctx, dbURL, false, int32(concurrency)+2)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return p
-	}
-	engPool, wrkPool := open(), open()
-	eng, err := engine.New(jobs.NewStore(engPool), ropt, engine.Config{Catalog: cat, Kinds: workers.Kinds(), FIFO: fifo})
-	if err != nil {
-		b.Fatal(err)
-	}
-	wrk, err := worker.New(jobs.NewStore(wrkPool), ropt, worker.Config{Catalog: cat, Kinds: workers.Kinds(), Concurrency: concurrency, ShutdownTimeout: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = eng.Run(ctx) })
-	wg.Go(func() { _ = wrk.Run(ctx) })
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			_ = eng.Close()
-			engPool.Close()
-			wrkPool.Close()
-		})
-	}
-	b.Cleanup(stop)
-	return stop
+	return runSpine(b, dbURL, ropt, concurrency,
+		engine.Config{Catalog: cat, Kinds: workers.Kinds(), FIFO: fifo},
+		worker.Config{Catalog: cat, Kinds: workers.Kinds(), Concurrency: concurrency, ShutdownTimeout: time.Second}, false)
 }
 
 func (r *fairRig) submit(institution string, raw map[string]string) int64 {

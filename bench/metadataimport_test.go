@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,47 +42,6 @@ const benchProfile = `
     on_no_match: import
 `
 
-// binderyProc is a bindery process the benchmark started.
-type binderyProc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-// peakRSS is the process's peak resident set (VmHWM), in MB.
-func (p *binderyProc) peakRSS(b *testing.B) float64 {
-	b.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		b.Fatalf("%s: %v", p.name, err)
-	}
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	b.Fatalf("%s: no VmHWM in /proc/%d/status", p.name, p.cmd.Process.Pid)
-	return 0
-}
-
-// stop sends SIGTERM, then SIGKILL to the group if it lingers, and reaps it.
-func (p *binderyProc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
 // BenchmarkMetadataImport: records/s of a Metadata Import of a generated
 // file (bindery seed marc) through the real binary, one `bindery server`
 // and one `bindery worker` process, half of the records matching records a
@@ -104,12 +61,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 
 	for b.Loop() {
 		t0 := time.Now()
-		bin := filepath.Join(dir, "bindery")
-		build := exec.Command("go", "build", "-o", bin, "../cmd/bindery")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			b.Fatalf("go build: %v", err)
-		}
+		bin := buildBindery(b, dir)
 		cfg, err := os.ReadFile("../config/bindery.yaml")
 		if err != nil {
 			b.Fatal(err)
@@ -150,73 +102,10 @@ func BenchmarkMetadataImport(b *testing.B) {
 		}
 		generated := time.Since(t0)
 
-		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
-		env := []string{
-			"BINDERY_DATABASE_URL=" + db.URL, "BINDERY_REDIS_URL=" + rdb.URL,
-			"BINDERY_ADDR=" + addr, "BINDERY_SERVER=http://" + addr, "BINDERY_CONFIG=" + cfgPath,
-		}
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "BINDERY_") {
-				env = append(env, kv)
-			}
-		}
-		start := func(name string, args ...string) *binderyProc {
-			p := &binderyProc{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
-			logf, err := os.Create(p.log)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p.cmd = exec.Command(bin, args...)
-			p.cmd.Env = env
-			p.cmd.Stdout, p.cmd.Stderr = logf, logf
-			p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-			if err := p.cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
-			b.Cleanup(p.stop)
-			return p
-		}
-		var cliCPU time.Duration // of the last run
-		run := func(args ...string) string {
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(cctx, bin, args...)
-			cmd.Env = env
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if cmd.ProcessState != nil {
-				cliCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			}
-			if err != nil {
-				b.Fatalf("bindery %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
-			}
-			return strings.TrimSpace(string(out))
-		}
-
-		server := start("server", "server")
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				logText, _ := os.ReadFile(server.log)
-				b.Fatalf("server not ready after 30 s:\n%s", logText)
-			}
-			time.Sleep(50 * time.Millisecond) // a deadline-bounded poll for a separate process
-		}
-		worker := start("worker", "worker", "--concurrency", strconv.Itoa(concurrency))
-		env = append(env, "BINDERY_TOKEN="+run("token", "create", "--institution", institution, "--role", "staff", "--user", "bench"))
+		c := startCluster(b, bin, dir, cfgPath, db.URL, rdb.URL, concurrency)
 		importFile := func(path string) (*jobs.Job, time.Duration) {
 			t := time.Now()
-			out := run("job", "run", metadataimport.TypeID, "--param", "profile=bench-bibs", "--file", path, "--wait")
+			out := c.run("job", "run", metadataimport.TypeID, "--param", "profile=bench-bibs", "--file", path, "--wait")
 			d := time.Since(t)
 			id, err := strconv.ParseInt(strings.Fields(out)[0], 10, 64)
 			if err != nil {
@@ -246,19 +135,18 @@ func BenchmarkMetadataImport(b *testing.B) {
 		// the database's backends, server, worker and CLI.
 		m := newMeter(b, db.Pool, rdb)
 		backends0 := m.backendCPU(b)
-		server0, _ := procCPU(server.cmd.Process.Pid)
-		worker0, _ := procCPU(worker.cmd.Process.Pid)
+		server0, _ := procCPU(c.server.cmd.Process.Pid)
+		worker0, _ := procCPU(c.worker.cmd.Process.Pid)
 		job, dur := importFile(full)
 		var importPG time.Duration
 		for pid, t := range m.backendCPU(b) {
 			importPG += t - backends0[pid]
 		}
-		server1, _ := procCPU(server.cmd.Process.Pid)
-		worker1, _ := procCPU(worker.cmd.Process.Pid)
-		importCPU := importPG + server1 - server0 + worker1 - worker0 + cliCPU
-		serverRSS, workerRSS := server.peakRSS(b), worker.peakRSS(b)
-		worker.stop()
-		server.stop()
+		server1, _ := procCPU(c.server.cmd.Process.Pid)
+		worker1, _ := procCPU(c.worker.cmd.Process.Pid)
+		importCPU := importPG + server1 - server0 + worker1 - worker0 + c.cliCPU
+		serverRSS, workerRSS := c.server.peakRSS(b), c.worker.peakRSS(b)
+		c.stop()
 		want := map[string]int64{metadataimport.RecordsInFile: int64(records),
 			metadataimport.Imported: int64(records - records/2), metadataimport.Merged: int64(records / 2)}
 		if job.Status != jobs.CompletedSuccess || fmt.Sprint(job.Counters) != fmt.Sprint(want) {
@@ -308,7 +196,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 		fmt.Printf("  CLI upload → exit %.1fs; submitted → %s %.1fs (%.0f records/s); raw COPY %.1fs\n",
 			dur.Seconds(), job.Status, inServer.Seconds(), float64(records)/inServer.Seconds(), limitDur.Seconds())
 		fmt.Printf("  CPU (per process, not blurred by the machine's other work): import %.1fs (PostgreSQL %.1fs, server %.1fs, worker %.1fs, CLI %.1fs) | raw COPY %.1fs (PostgreSQL and client) | CPU ratio %.2f\n",
-			importCPU.Seconds(), importPG.Seconds(), (server1 - server0).Seconds(), (worker1 - worker0).Seconds(), cliCPU.Seconds(), limitCPU.Seconds(), limitCPU.Seconds()/importCPU.Seconds())
+			importCPU.Seconds(), importPG.Seconds(), (server1 - server0).Seconds(), (worker1 - worker0).Seconds(), c.cliCPU.Seconds(), limitCPU.Seconds(), limitCPU.Seconds()/importCPU.Seconds())
 		b.ReportMetric(rate, "records/s")
 		b.ReportMetric(limit, "limit-records/s")
 		b.ReportMetric(rate/limit, "ratio")

@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,12 +51,7 @@ func BenchmarkPublishing(b *testing.B) {
 
 	for b.Loop() {
 		t0 := time.Now()
-		bin := filepath.Join(dir, "bindery")
-		build := exec.Command("go", "build", "-o", bin, "../cmd/bindery")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			b.Fatalf("go build: %v", err)
-		}
+		bin := buildBindery(b, dir)
 		cfg, err := os.ReadFile("../config/bindery.yaml")
 		if err != nil {
 			b.Fatal(err)
@@ -103,72 +95,13 @@ func BenchmarkPublishing(b *testing.B) {
 		}
 		setup := time.Since(t0)
 
-		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
-		env := []string{
-			"BINDERY_DATABASE_URL=" + db.URL, "BINDERY_REDIS_URL=" + rdb.URL,
-			"BINDERY_ADDR=" + addr, "BINDERY_SERVER=http://" + addr, "BINDERY_CONFIG=" + cfgPath,
-		}
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "BINDERY_") {
-				env = append(env, kv)
-			}
-		}
-		start := func(name string, args ...string) *binderyProc {
-			p := &binderyProc{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
-			logf, err := os.Create(p.log)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p.cmd = exec.Command(bin, args...)
-			p.cmd.Env = env
-			p.cmd.Stdout, p.cmd.Stderr = logf, logf
-			p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-			if err := p.cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
-			b.Cleanup(p.stop)
-			return p
-		}
-		run := func(args ...string) string {
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(cctx, bin, args...)
-			cmd.Env = env
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				b.Fatalf("bindery %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
-			}
-			return strings.TrimSpace(string(out))
-		}
-		server := start("server", "server")
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				logText, _ := os.ReadFile(server.log)
-				b.Fatalf("server not ready after 30 s:\n%s", logText)
-			}
-			time.Sleep(50 * time.Millisecond) // a deadline-bounded poll for a separate process
-		}
-		worker := start("worker", "worker", "--concurrency", strconv.Itoa(concurrency))
-		env = append(env, "BINDERY_TOKEN="+run("token", "create", "--institution", institution, "--role", "staff", "--user", "bench"))
+		c := startCluster(b, bin, dir, cfgPath, db.URL, rdb.URL, concurrency)
 
 		t1 := time.Now()
-		out := run("job", "run", publishing.TypeID, "--param", "profile=discovery", "--param", "mode=full", "--wait")
+		out := c.run("job", "run", publishing.TypeID, "--param", "profile=discovery", "--param", "mode=full", "--wait")
 		dur := time.Since(t1)
-		serverRSS, workerRSS := server.peakRSS(b), worker.peakRSS(b)
-		worker.stop()
-		server.stop()
+		serverRSS, workerRSS := c.server.peakRSS(b), c.worker.peakRSS(b)
+		c.stop()
 		id, err := strconv.ParseInt(strings.Fields(out)[0], 10, 64)
 		if err != nil {
 			b.Fatalf("job run printed %q", out)

@@ -27,6 +27,14 @@ func newServer(t *testing.T) (*httptest.Server, *auth.Tokens) {
 	t.Helper()
 	cat, err := config.Parse("shipped", shipped.Default)
 	require.NoError(t, err)
+	hs, tokens, _ := serveCatalog(t, cat)
+	return hs, tokens
+}
+
+// serveCatalog runs an API server of the catalog (with an engine, its
+// guard's copy built in Redis) on a database of its own.
+func serveCatalog(t *testing.T, cat *config.Config) (*httptest.Server, *auth.Tokens, *testenv.Database) {
+	t.Helper()
 	db := testenv.NewDatabase(t)
 	rd := testenv.NewRedis(t)
 	opt, err := queue.RedisOpt(rd.URL)
@@ -42,7 +50,7 @@ func newServer(t *testing.T) (*httptest.Server, *auth.Tokens) {
 	t.Cleanup(func() { _ = srv.Close() })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return hs, tokens
+	return hs, tokens, db
 }
 
 // TestConcurrentSubmissionsOfSingleInstanceJob: 200 submissions of Loan

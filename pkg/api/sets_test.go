@@ -18,12 +18,9 @@ import (
 	"github.com/bindery/bindery/pkg/auth"
 	"github.com/bindery/bindery/pkg/client"
 	"github.com/bindery/bindery/pkg/config"
-	"github.com/bindery/bindery/pkg/engine"
 	"github.com/bindery/bindery/pkg/jobs"
-	"github.com/bindery/bindery/pkg/queue"
 	"github.com/bindery/bindery/pkg/sets"
 	"github.com/bindery/bindery/pkg/testenv"
-	"github.com/bindery/bindery/workers"
 )
 
 // setServer is newServer with one more job type that runs on sets of bib
@@ -37,21 +34,7 @@ func setServer(t *testing.T) (*httptest.Server, *auth.Tokens, *testenv.Database)
 	onSet.ID, onSet.Name, onSet.SetContent = "bib-set-check", "Runs on a set of bibs", "bib"
 	onSet.Params = []config.Param{{Name: "set", Type: "int", Required: true}}
 	cat.JobTypes = append(cat.JobTypes, onSet)
-	db := testenv.NewDatabase(t)
-	rd := testenv.NewRedis(t)
-	opt, err := queue.RedisOpt(rd.URL)
-	require.NoError(t, err)
-	store := jobs.NewStore(db.Pool)
-	eng, err := engine.New(store, opt, engine.Config{Catalog: cat, Kinds: workers.Kinds()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = eng.Close() })
-	tokens := &auth.Tokens{Pool: db.Pool}
-	srv, err := api.New(api.Deps{Catalog: cat, Store: store, Tokens: tokens, Aborter: eng, Redis: opt})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return hs, tokens, db
+	return serveCatalog(t, cat)
 }
 
 func clientFor(t *testing.T, hs *httptest.Server, tokens *auth.Tokens, p auth.Principal) *client.Client {

@@ -82,10 +82,13 @@ func (r *remote) jobClient(arg string) (*client.Client, int64, error) {
 	return c, id, err
 }
 
-func parseJobID(s string) (int64, error) {
+func parseJobID(s string) (int64, error) { return parseID("job", s) }
+
+// parseID parses the id argument of a what (job, set).
+func parseID(what, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("job id %q is not a positive number", s)
+		return 0, fmt.Errorf("%s id %q is not a positive number", what, s)
 	}
 	return id, nil
 }

@@ -43,13 +43,7 @@ institution.`,
 	return cmd
 }
 
-func parseSetID(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("set id %q is not a positive number", s)
-	}
-	return id, nil
-}
+func parseSetID(s string) (int64, error) { return parseID("set", s) }
 
 // shownProblems is how many problems the table output lists.
 const shownProblems = 20

@@ -48,20 +48,9 @@ func (c *Client) UploadSet(ctx context.Context, n sets.NewSet, file io.Reader) (
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("upload to the Bindery server at %s: %w", c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	if err := errorOf(resp); err != nil {
-		return nil, err
-	}
 	var s sets.Set
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return nil, fmt.Errorf("upload: bad answer: %w", err)
+	if err := c.upload(req, &s); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }

@@ -30,22 +30,31 @@ func (c *Client) SubmitFile(ctx context.Context, jobType string, params map[stri
 		req.Body = http.NoBody
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	var j jobs.Job
+	if err := c.upload(req, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// upload sends req, whose body streams a file, with the token, and decodes
+// the JSON answer into out.
+func (c *Client) upload(req *http.Request, out any) error {
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("upload to the Bindery server at %s: %w", c.BaseURL, err)
+		return fmt.Errorf("upload to the Bindery server at %s: %w", c.BaseURL, err)
 	}
 	defer resp.Body.Close()
 	if err := errorOf(resp); err != nil {
-		return nil, err
+		return err
 	}
-	var j jobs.Job
-	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
-		return nil, fmt.Errorf("upload: bad answer: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("upload: bad answer: %w", err)
 	}
-	return &j, nil
+	return nil
 }
 
 // errorOf turns a non-2xx answer into *Error (as send does).

@@ -72,21 +72,7 @@ func (c *Config) validateProfiles(bad func(field, format string, args ...any)) {
 	seen := map[string]bool{}
 	for i, p := range c.ImportProfiles {
 		f := fmt.Sprintf("import_profiles[%d]", i)
-		if !kebab.MatchString(p.ID) {
-			bad(f+".id", "%q is not a kebab-case id (like vendor-bibs)", p.ID)
-		}
-		if seen[p.ID] {
-			bad(f+".id", "duplicate import profile %q", p.ID)
-		}
-		seen[p.ID] = true
-		if p.Institution == "" {
-			bad(f+".institution", `is required (an institution id, or "*" for every institution)`)
-		} else if _, ok := c.Institution(p.Institution); !ok && p.Institution != "*" {
-			bad(f+".institution", `unknown institution %q (or "*" for every institution)`, p.Institution)
-		}
-		if p.Name == "" {
-			bad(f+".name", "is required")
-		}
+		c.validateProfileHead(bad, f, "import profile", "vendor-bibs", seen, p.head())
 		if !sourceFormats[p.SourceFormat] {
 			bad(f+".source_format", "%q is not one of %s", p.SourceFormat, keys(sourceFormats))
 		}
@@ -182,21 +168,69 @@ func TagPatternsOverlap(a, b string) bool {
 
 // ImportProfile returns the profile with the id if institution may use it.
 func (c *Config) ImportProfile(id, institution string) (*ImportProfile, bool) {
-	for i := range c.ImportProfiles {
-		p := &c.ImportProfiles[i]
-		if p.ID == id && (p.Institution == "*" || p.Institution == institution) {
-			return p, true
+	return findProfile(c.ImportProfiles, id, institution)
+}
+
+// ProfilesFor returns the ids of the profiles institution may use.
+func (c *Config) ProfilesFor(institution string) []string {
+	return profileIDs(c.ImportProfiles, institution)
+}
+
+func (p *ImportProfile) head() profileHead { return profileHead{p.ID, p.Institution, p.Name} }
+
+// profileHead is what every kind of profile (import, publishing) starts
+// with: an id, the institution it belongs to ("*": every institution) and
+// a name.
+type profileHead struct{ id, institution, name string }
+
+// validateProfileHead checks the head of the profile at field f: a
+// kebab-case id (like example) not seen before among the profiles of its
+// kind, an institution that exists (or "*"), and a name.
+func (c *Config) validateProfileHead(bad func(field, format string, args ...any), f, kind, example string, seen map[string]bool, h profileHead) {
+	if !kebab.MatchString(h.id) {
+		bad(f+".id", "%q is not a kebab-case id (like %s)", h.id, example)
+	}
+	if seen[h.id] {
+		bad(f+".id", "duplicate %s %q", kind, h.id)
+	}
+	seen[h.id] = true
+	if h.institution == "" {
+		bad(f+".institution", `is required (an institution id, or "*" for every institution)`)
+	} else if _, ok := c.Institution(h.institution); !ok && h.institution != "*" {
+		bad(f+".institution", `unknown institution %q (or "*" for every institution)`, h.institution)
+	}
+	if h.name == "" {
+		bad(f+".name", "is required")
+	}
+}
+
+// usableBy reports whether institution may use the profile.
+func (h profileHead) usableBy(institution string) bool {
+	return h.institution == "*" || h.institution == institution
+}
+
+// findProfile returns the profile of ps with the id if institution may use it.
+func findProfile[P any, PP interface {
+	*P
+	head() profileHead
+}](ps []P, id, institution string) (*P, bool) {
+	for i := range ps {
+		if h := PP(&ps[i]).head(); h.id == id && h.usableBy(institution) {
+			return &ps[i], true
 		}
 	}
 	return nil, false
 }
 
-// ProfilesFor returns the ids of the profiles institution may use.
-func (c *Config) ProfilesFor(institution string) []string {
+// profileIDs returns the ids of the profiles of ps institution may use.
+func profileIDs[P any, PP interface {
+	*P
+	head() profileHead
+}](ps []P, institution string) []string {
 	var ids []string
-	for _, p := range c.ImportProfiles {
-		if p.Institution == "*" || p.Institution == institution {
-			ids = append(ids, p.ID)
+	for i := range ps {
+		if h := PP(&ps[i]).head(); h.usableBy(institution) {
+			ids = append(ids, h.id)
 		}
 	}
 	return ids

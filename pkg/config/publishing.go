@@ -80,21 +80,7 @@ func (c *Config) validatePublishing(bad func(field, format string, args ...any))
 	seen := map[string]bool{}
 	for i, p := range c.PublishingProfiles {
 		f := fmt.Sprintf("publishing_profiles[%d]", i)
-		if !kebab.MatchString(p.ID) {
-			bad(f+".id", "%q is not a kebab-case id (like discovery-nightly)", p.ID)
-		}
-		if seen[p.ID] {
-			bad(f+".id", "duplicate publishing profile %q", p.ID)
-		}
-		seen[p.ID] = true
-		if p.Institution == "" {
-			bad(f+".institution", `is required (an institution id, or "*" for every institution)`)
-		} else if _, ok := c.Institution(p.Institution); !ok && p.Institution != "*" {
-			bad(f+".institution", `unknown institution %q (or "*" for every institution)`, p.Institution)
-		}
-		if p.Name == "" {
-			bad(f+".name", "is required")
-		}
+		c.validateProfileHead(bad, f, "publishing profile", "discovery-nightly", seen, p.head())
 		if !publishingRecords[p.Records] {
 			bad(f+".records", "%q is not one of %s", p.Records, keys(publishingRecords))
 		}
@@ -140,26 +126,16 @@ func (c *Config) validatePublishing(bad func(field, format string, args ...any))
 // PublishingProfile returns the publishing profile with the id if
 // institution may use it.
 func (c *Config) PublishingProfile(id, institution string) (*PublishingProfile, bool) {
-	for i := range c.PublishingProfiles {
-		p := &c.PublishingProfiles[i]
-		if p.ID == id && (p.Institution == "*" || p.Institution == institution) {
-			return p, true
-		}
-	}
-	return nil, false
+	return findProfile(c.PublishingProfiles, id, institution)
 }
 
 // PublishingProfilesFor returns the ids of the publishing profiles
 // institution may use.
 func (c *Config) PublishingProfilesFor(institution string) []string {
-	var ids []string
-	for _, p := range c.PublishingProfiles {
-		if p.Institution == "*" || p.Institution == institution {
-			ids = append(ids, p.ID)
-		}
-	}
-	return ids
+	return profileIDs(c.PublishingProfiles, institution)
 }
+
+func (p *PublishingProfile) head() profileHead { return profileHead{p.ID, p.Institution, p.Name} }
 
 // Summary is a one-line description of the profile.
 func (p *PublishingProfile) Summary() string {

@@ -93,7 +93,7 @@ func newFairState(e *Engine) *fairState {
 }
 
 func (e *Engine) snapshot(ctx context.Context) (*jobs.Snapshot, error) {
-	return e.store.SnapshotFleet(ctx, e.cfg.WorkerDeadAfter)
+	return e.store.Snapshot(ctx, e.cfg.WorkerDeadAfter)
 }
 
 // bulkCap is the most bulk chunks an institution in peak may run at once:

@@ -306,11 +306,7 @@ func (e *Engine) promote(ctx context.Context, pending []jobs.ActiveJob) (int, er
 // INITIALIZING ones (including those a crashed server left there) into the
 // chunk ledger, then starts them RUNNING, or ends them COMPLETED_NO_BULKS.
 func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, error) {
-	var ids []int64
-	byID := map[int64]jobs.ActiveJob{}
-	for _, j := range snap.Jobs {
-		byID[j.ID] = j
-	}
+	var todo []jobs.ActiveJob
 	for _, q := range snap.ByStatus(jobs.Queued) {
 		err := e.store.Transition(ctx, e.store.Pool, q.ID, jobs.Initializing, "")
 		var te *jobs.TransitionError
@@ -318,26 +314,24 @@ func (e *Engine) initialize(ctx context.Context, snap *jobs.Snapshot) (int, erro
 			return 0, err
 		}
 		if err == nil {
-			ids = append(ids, q.ID)
+			todo = append(todo, q)
 		}
 	}
-	for _, in := range snap.ByStatus(jobs.Initializing) {
-		ids = append(ids, in.ID)
-	}
-	for _, id := range ids {
-		if err := e.initializeOne(ctx, id); err != nil {
+	todo = append(todo, snap.ByStatus(jobs.Initializing)...)
+	for _, j := range todo {
+		if err := e.initializeOne(ctx, j.ID); err != nil {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			e.log.Error("job initialization failed", "job", id, "err", err)
-			if terr := e.store.Transition(ctx, e.store.Pool, id, jobs.Failed, "initialization failed: "+err.Error()); terr != nil {
-				e.log.Error("cannot mark job failed", "job", id, "err", terr)
+			e.log.Error("job initialization failed", "job", j.ID, "err", err)
+			if terr := e.store.Transition(ctx, e.store.Pool, j.ID, jobs.Failed, "initialization failed: "+err.Error()); terr != nil {
+				e.log.Error("cannot mark job failed", "job", j.ID, "err", terr)
 			} else {
-				e.guard.Forget(ctx, byID[id].Institution, byID[id].Type, id)
+				e.guard.Forget(ctx, j.Institution, j.Type, j.ID)
 			}
 		}
 	}
-	return len(ids), nil
+	return len(todo), nil
 }
 
 func (e *Engine) initializeOne(ctx context.Context, id int64) error {

@@ -223,7 +223,7 @@ func TestDeadWorkersChunksReadmitted(t *testing.T) {
 	require.NoError(t, f.store.Heartbeat(ctx, "ghost", "h", 2, 1))
 	_, err = f.db.Pool.Exec(ctx, `UPDATE workers SET heartbeat_at = now() - interval '1 minute' WHERE id = 'ghost'`)
 	require.NoError(t, err)
-	ok, err := f.store.MarkStarted(ctx, chunks[0], "ghost")
+	ok, _, err := f.store.MarkStarted(ctx, chunks[0], "ghost")
 	require.NoError(t, err)
 	require.True(t, ok)
 

@@ -26,9 +26,6 @@ func NewSemaphore(rdb redis.UniversalClient, lease time.Duration) *Semaphore {
 	return &Semaphore{rdb: rdb, lease: lease}
 }
 
-// Lease is how long a slot outlives its holder's last renewal.
-func (s *Semaphore) Lease() time.Duration { return s.lease }
-
 // HoldersKey and LimitKey are the Redis keys of an institution's cap.
 func HoldersKey(institution string) string { return "bindery:cap:{" + institution + "}:holders" }
 func LimitKey(institution string) string   { return "bindery:cap:{" + institution + "}:limit" }

@@ -149,6 +149,24 @@ func describe(os []other) string {
 	return strings.Join(parts, "; ")
 }
 
+// holdIfBlocked keeps the PENDING job o pending if it still waits for an
+// earlier job or a conflicting job runs, recording in tx what it waits for,
+// and reports whether it did.
+func holdIfBlocked(ctx context.Context, tx pgx.Tx, r config.Rules, others []other, o other) (bool, error) {
+	waits := waitingFor(r, others, o.id)
+	blocked := len(waits) > 0
+	for _, x := range others {
+		if x.id != o.id && x.status != jobs.Pending && slices.Contains(r.Conflicts, x.typ) {
+			blocked = true
+		}
+	}
+	if !blocked {
+		return false, nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE jobs SET waiting_for = $2 WHERE id = $1`, o.id, ids(waits))
+	return true, err
+}
+
 // Promote moves the institution's PENDING jobs whose predecessors have all
 // finished to QUEUED, in submit order, and returns how many it moved. A job
 // whose conflicting job still runs stays PENDING until it ends.
@@ -167,17 +185,11 @@ func (g *Guard) Promote(ctx context.Context, store *jobs.Store, institution stri
 				continue
 			}
 			r := g.Catalog.Rules(institution, o.typ)
-			waits := waitingFor(r, others, o.id)
-			blocked := len(waits) > 0
-			for _, x := range others {
-				if x.id != o.id && x.status != jobs.Pending && slices.Contains(r.Conflicts, x.typ) {
-					blocked = true
-				}
+			held, err := holdIfBlocked(ctx, tx, r, others, o)
+			if err != nil {
+				return err
 			}
-			if blocked {
-				if _, err := tx.Exec(ctx, `UPDATE jobs SET waiting_for = $2 WHERE id = $1`, o.id, ids(waits)); err != nil {
-					return err
-				}
+			if held {
 				continue
 			}
 			if _, err := tx.Exec(ctx, `UPDATE jobs SET waiting_for = '{}' WHERE id = $1`, o.id); err != nil {

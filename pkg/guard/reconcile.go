@@ -94,12 +94,17 @@ func (g *Guard) institutions(live []liveJob) []string {
 	for _, in := range g.Catalog.Institutions {
 		out = append(out, in.ID)
 	}
+	return withLive(out, live, func(j liveJob) string { return j.institution })
+}
+
+// withLive returns ids followed by the ids (of) of live jobs not among them.
+func withLive(ids []string, live []liveJob, of func(liveJob) string) []string {
 	for _, j := range live {
-		if !slices.Contains(out, j.institution) {
-			out = append(out, j.institution)
+		if id := of(j); !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
-	return out
+	return ids
 }
 
 // Rebuild replaces every institution's copy with one built from the
@@ -127,11 +132,11 @@ func (g *Guard) Rebuild(ctx context.Context, store *jobs.Store, reason string) (
 			return err
 		}
 		now := g.cfg.Now()
-		insts := g.institutions(live)
+		insts, types := g.institutions(live), g.types(live)
 		_, err = g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			for _, in := range insts {
 				p.Del(ctx, g.marker(in))
-				for _, t := range g.types(live) {
+				for _, t := range types {
 					p.Del(ctx, g.typeKey(in, t))
 				}
 			}
@@ -164,12 +169,7 @@ func (g *Guard) types(live []liveJob) []string {
 	for _, jt := range g.Catalog.JobTypes {
 		out = append(out, jt.ID)
 	}
-	for _, j := range live {
-		if !slices.Contains(out, j.typ) {
-			out = append(out, j.typ)
-		}
-	}
-	return out
+	return withLive(out, live, func(j liveJob) string { return j.typ })
 }
 
 // sweep repairs drift between an intact copy and PostgreSQL (see Reconcile).
@@ -180,8 +180,9 @@ func (g *Guard) sweep(ctx context.Context, store *jobs.Store, epoch int64, live 
 	now := g.cfg.Now()
 	type slot struct{ in, typ string }
 	var slots []slot
+	types := g.types(live)
 	for _, in := range insts {
-		for _, t := range g.types(live) {
+		for _, t := range types {
 			if g.tracked(in, t, g.Catalog.Rules(in, t)) {
 				slots = append(slots, slot{in, t})
 			}

@@ -528,17 +528,11 @@ func (g *Guard) promoteRedis(ctx context.Context, store *jobs.Store, institution
 				continue
 			}
 			r := g.Catalog.Rules(institution, o.typ)
-			waits := waitingFor(r, others, o.id)
-			blocked := len(waits) > 0
-			for _, x := range others {
-				if x.id != o.id && x.status != jobs.Pending && slices.Contains(r.Conflicts, x.typ) {
-					blocked = true
-				}
+			held, err := holdIfBlocked(ctx, tx, r, others, o)
+			if err != nil {
+				return err
 			}
-			if blocked {
-				if _, err := tx.Exec(ctx, `UPDATE jobs SET waiting_for = $2 WHERE id = $1`, o.id, ids(waits)); err != nil {
-					return err
-				}
+			if held {
 				continue
 			}
 			at, ok, err := g.promoteOne(ctx, tx, institution, o, r, epoch)

@@ -44,15 +44,10 @@ func (s *Snapshot) ByStatus(st Status) []ActiveJob {
 // them, so a million-chunk job must not cost a million-row count per step.
 const PendingCountCap = 1024
 
-// Snapshot reads every unfinished job with its open chunk counts, and the
-// next schedule due.
-func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
-	return s.SnapshotFleet(ctx, 5*time.Second)
-}
-
-// SnapshotFleet is Snapshot also counting the slots of the workers whose
-// heartbeat is younger than alive, in the same round trip.
-func (s *Store) SnapshotFleet(ctx context.Context, alive time.Duration) (*Snapshot, error) {
+// Snapshot reads every unfinished job with its open chunk counts, the next
+// schedule due and the slots of the workers whose heartbeat is younger than
+// alive, in one round trip.
+func (s *Store) Snapshot(ctx context.Context, alive time.Duration) (*Snapshot, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT j.id, j.status, j.type, j.institution, j.priority_class,
 			coalesce(c.pending, 0), coalesce(c.queued, 0), coalesce(c.running, 0),
 			(SELECT min(next_run_at) FROM schedules WHERE enabled),

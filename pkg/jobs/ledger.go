@@ -33,39 +33,15 @@ func PlanRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize int, keys
 // fence, and returns them. The caller enqueues them; a crash in between is
 // repaired by the reconciler, which finds queued chunks with no task.
 func (s *Store) Admit(ctx context.Context, jobID int64, n int) ([]Chunk, error) {
-	return s.AdmitTo(ctx, jobID, n, "")
+	admitted, err := s.AdmitMany(ctx, []AdmitRequest{{JobID: jobID, N: n}})
+	return admitted[jobID], err
 }
 
-// AdmitTo is Admit recording the queue the chunks go to ("": the job's
-// class), which the reconciler looks in even if the job's class changes.
-func (s *Store) AdmitTo(ctx context.Context, jobID int64, n int, queue string) ([]Chunk, error) {
-	rows, err := s.Pool.Query(ctx, `UPDATE chunks c SET status = 'queued', fence = c.fence + 1,
-			admitted_at = now(), started_at = NULL, worker_id = NULL, attempts = c.attempts + 1,
-			queue = nullif($3, '')
-		FROM (SELECT job_id, seq FROM chunks WHERE job_id = $1 AND status = 'pending'
-		      ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) p
-		WHERE c.job_id = p.job_id AND c.seq = p.seq
-		RETURNING c.job_id, c.seq, c.fence, c.lo_key, c.hi_key, c.records`, jobID, n, queue)
-	if err != nil {
-		return nil, fmt.Errorf("admit chunks of job %d: %w", jobID, err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Chunk, error) {
-		var c Chunk
-		return c, r.Scan(&c.JobID, &c.Seq, &c.Fence, &c.Lo, &c.Hi, &c.Records)
-	})
-}
-
-// MarkStarted records that workerID began the chunk under fence. False means
-// the delivery is stale (re-admitted since, already done, or its job no
-// longer runs).
-func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool, error) {
-	started, _, err := s.MarkStartedWait(ctx, c, workerID)
-	return started, err
-}
-
-// MarkStartedWait is MarkStarted also returning how long the chunk waited
-// between its admission and this start (its queue wait).
-func (s *Store) MarkStartedWait(ctx context.Context, c Chunk, workerID string) (bool, time.Duration, error) {
+// MarkStarted records that workerID began the chunk under fence, and
+// returns how long the chunk waited between its admission and this start
+// (its queue wait). False means the delivery is stale (re-admitted since,
+// already done, or its job no longer runs).
+func (s *Store) MarkStarted(ctx context.Context, c Chunk, workerID string) (bool, time.Duration, error) {
 	var started bool
 	var waited float64
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -248,9 +224,11 @@ type AdmitRequest struct {
 	Queue string
 }
 
-// AdmitMany is AdmitTo for several jobs in one statement (one round trip
-// however many jobs a fair admission pass spreads its chunks over). The
-// chunks come back grouped by job, in seq order.
+// AdmitMany is Admit for several jobs in one statement (one round trip
+// however many jobs a fair admission pass spreads its chunks over), each
+// request recording the queue its chunks go to ("": the job's class), which
+// the reconciler looks in even if the job's class changes. The chunks come
+// back grouped by job, in seq order.
 func (s *Store) AdmitMany(ctx context.Context, reqs []AdmitRequest) (map[int64][]Chunk, error) {
 	ids := make([]int64, len(reqs))
 	ns := make([]int32, len(reqs))

@@ -66,8 +66,8 @@ type Decision struct {
 	Status     Status
 	Message    string
 	WaitingFor []int64 // the jobs a PENDING job waits for
-	// ID, when not zero, is the id reserved for the job (ReserveID), so a
-	// guard can name the job before it exists.
+	// ID, when not zero, is the id reserved for the job (a nextval of
+	// jobs_id_seq), so a guard can name the job before it exists.
 	ID int64
 	// Epoch, when not zero, is the guard epoch the decision was taken under
 	// (pkg/guard's Redis copy). The insert re-reads the epoch under a share
@@ -147,13 +147,6 @@ func (s *Store) InsertTx(ctx context.Context, tx pgx.Tx, nj NewJob, d Decider) (
 		return nil, fmt.Errorf("guard: %w", err)
 	}
 	return job, nil
-}
-
-// ReserveID takes the next job id, for a job about to be decided on.
-func (s *Store) ReserveID(ctx context.Context, q DBTX) (int64, error) {
-	var id int64
-	err := q.QueryRow(ctx, `SELECT nextval('jobs_id_seq')`).Scan(&id)
-	return id, err
 }
 
 // insertJob inserts the job and its first event in one statement. With an

@@ -248,7 +248,7 @@ func (w *Worker) Handle(ctx context.Context, t *asynq.Task) error {
 		}
 		defer w.sem.Hold(ctx, job.Institution, holder)()
 	}
-	started, waited, err := w.store.MarkStartedWait(ctx, p.Chunk, w.cfg.ID)
+	started, waited, err := w.store.MarkStarted(ctx, p.Chunk, w.cfg.ID)
 	if err != nil {
 		return err
 	}

@@ -121,14 +121,7 @@ func where(n Node, neg bool, a *Args) string {
 	}
 	switch n := n.(type) {
 	case andNode, orNode:
-		var l, r Node
-		conj := false
-		switch n := n.(type) {
-		case andNode:
-			l, r, conj = n.l, n.r, !neg
-		case orNode:
-			l, r, conj = n.l, n.r, neg
-		}
+		l, r, conj := operands(n, neg)
 		// The parts are not both constant; a constant part is the identity
 		// (TRUE in AND, FALSE in OR), or the whole would be constant.
 		if _, ok := constant(l, neg); ok {
@@ -153,6 +146,19 @@ func where(n Node, neg bool, a *Args) string {
 	}
 }
 
+// operands returns the two sides of an AND or OR node (nothing for another
+// node), and whether the node, negated when neg (De Morgan), joins them as
+// a conjunction.
+func operands(n Node, neg bool) (l, r Node, conj bool) {
+	switch n := n.(type) {
+	case andNode:
+		return n.l, n.r, !neg
+	case orNode:
+		return n.l, n.r, neg
+	}
+	return nil, nil, false
+}
+
 // constant reports whether n (negated when neg) is the same for every
 // record in the prefilter, where a MARC condition counts as TRUE.
 func constant(n Node, neg bool) (value, ok bool) {
@@ -166,14 +172,7 @@ func constant(n Node, neg bool) (value, ok bool) {
 	case notNode:
 		return constant(n.x, !neg)
 	case andNode, orNode:
-		var l, r Node
-		conj := false
-		switch n := n.(type) {
-		case andNode:
-			l, r, conj = n.l, n.r, !neg
-		case orNode:
-			l, r, conj = n.l, n.r, neg
-		}
+		l, r, conj := operands(n, neg)
 		lv, lok := constant(l, neg)
 		rv, rok := constant(r, neg)
 		absorbing := !conj // FALSE absorbs AND, TRUE absorbs OR

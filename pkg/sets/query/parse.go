@@ -12,6 +12,7 @@ package query
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,33 +164,26 @@ func (p *parser) next() token {
 func isKeyword(t token, kw string) bool { return t.kind == tWord && strings.EqualFold(t.text, kw) }
 
 func (p *parser) or() (Node, error) {
-	l, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	for isKeyword(p.peek(), "or") {
-		p.next()
-		r, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		l = orNode{l, r}
-	}
-	return l, nil
+	return p.binary("or", p.and, func(l, r Node) Node { return orNode{l, r} })
 }
 
 func (p *parser) and() (Node, error) {
-	l, err := p.not()
+	return p.binary("and", p.not, func(l, r Node) Node { return andNode{l, r} })
+}
+
+// binary parses operands joined by the keyword kw, left to right.
+func (p *parser) binary(kw string, operand func() (Node, error), join func(l, r Node) Node) (Node, error) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for isKeyword(p.peek(), "and") {
+	for isKeyword(p.peek(), kw) {
 		p.next()
-		r, err := p.not()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l = andNode{l, r}
+		l = join(l, r)
 	}
 	return l, nil
 }
@@ -279,6 +273,15 @@ func (p *parser) op(after token, allowed ...string) (token, error) {
 	return t, &Error{t.pos, fmt.Sprintf("expected %s after %q, found %s", orList(allowed), after.text, t.describe())}
 }
 
+// opValue reads one of the allowed operators after t, then its value.
+func (p *parser) opValue(t token, allowed ...string) (op, v token, err error) {
+	if op, err = p.op(t, allowed...); err != nil {
+		return op, token{}, err
+	}
+	v, err = p.value(op)
+	return op, v, err
+}
+
 func orList(xs []string) string {
 	q := make([]string, len(xs))
 	for i, x := range xs {
@@ -305,11 +308,7 @@ func negated(op string, n Node) Node {
 }
 
 func (p *parser) title(t token) (Node, error) {
-	op, err := p.op(t, "contains")
-	if err != nil {
-		return nil, err
-	}
-	v, err := p.value(op)
+	_, v, err := p.opValue(t, "contains")
 	if err != nil {
 		return nil, err
 	}
@@ -320,11 +319,7 @@ func (p *parser) title(t token) (Node, error) {
 }
 
 func (p *parser) recordType(t token) (Node, error) {
-	op, err := p.op(t, "=", "!=")
-	if err != nil {
-		return nil, err
-	}
-	v, err := p.value(op)
+	op, v, err := p.opValue(t, "=", "!=")
 	if err != nil {
 		return nil, err
 	}
@@ -332,27 +327,14 @@ func (p *parser) recordType(t token) (Node, error) {
 	if typ != "bib" && typ != "authority" {
 		return nil, &Error{v.pos, fmt.Sprintf("unknown record type %q (bib or authority)", v.text)}
 	}
-	if !containsStr(p.q.types, typ) {
+	if !slices.Contains(p.q.types, typ) {
 		p.q.types = append(p.q.types, typ)
 	}
 	return negated(op.text, typeCond{p.sqlLeaf(), typ}), nil
 }
 
-func containsStr(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 func (p *parser) date(t token, column string) (Node, error) {
-	op, err := p.op(t, "<=", ">=", "<", ">", "=", "!=")
-	if err != nil {
-		return nil, err
-	}
-	v, err := p.value(op)
+	op, v, err := p.opValue(t, "<=", ">=", "<", ">", "=", "!=")
 	if err != nil {
 		return nil, err
 	}
@@ -376,11 +358,7 @@ func (p *parser) suppressed(t token) (Node, error) {
 	if n := p.peek(); n.kind != tOp {
 		return suppressedCond{p.sqlLeaf(), true}, nil
 	}
-	op, err := p.op(t, "=", "!=")
-	if err != nil {
-		return nil, err
-	}
-	v, err := p.value(op)
+	op, v, err := p.opValue(t, "=", "!=")
 	if err != nil {
 		return nil, err
 	}

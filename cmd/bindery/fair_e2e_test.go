@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,23 +93,36 @@ func TestPeakCapAcrossWorkerProcesses(t *testing.T) {
 	sample(3*time.Second, "", 3)
 	require.Equal(t, 3, maxRunning, "the three workers together use the cap's 3 slots, no more")
 
-	// Kill a worker that holds a slot.
+	// Kill a worker that holds a slot. It is frozen (SIGSTOP) first and
+	// chosen only if it still holds one then: a running worker may finish
+	// its chunk and release its slot between the look and the kill.
 	var victim *proc
 	var victimID string
-	testenv.Eventually(t, 10*time.Second, "a worker holding a slot", func() bool {
+	holds := func(wid string) bool {
 		holders, err := sem.HolderIDs(ctx, "DEMO")
 		require.NoError(t, err)
+		for _, h := range holders {
+			if strings.HasPrefix(h, wid+"|") {
+				return true
+			}
+		}
+		return false
+	}
+	testenv.Eventually(t, 10*time.Second, "a worker holding a slot", func() bool {
 		for _, w := range c.workers {
 			var wid string
 			if err := c.db.Pool.QueryRow(ctx, `SELECT id FROM workers WHERE pid = $1`, w.cmd.Process.Pid).Scan(&wid); err != nil {
 				continue
 			}
-			for _, h := range holders {
-				if strings.HasPrefix(h, wid+"|") {
-					victim, victimID = w, wid
-					return true
-				}
+			if !holds(wid) {
+				continue
 			}
+			_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGSTOP)
+			if holds(wid) {
+				victim, victimID = w, wid
+				return true
+			}
+			_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGCONT)
 		}
 		return false
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindery/bindery/pkg/client"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/fair"
 )
@@ -26,29 +27,14 @@ class with the reason for it.`,
   bindery capacity --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			rep, err := c.Capacity(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, rep)
-			}
-			printCapacity(env.Stdout, rep)
-			return nil
+			return show(cmd.Context(), r, (*client.Client).Capacity, printCapacity)
 		},
 	}
 	r.flags(cmd, "table", "json")
 	return cmd
 }
 
-func printCapacity(w io.Writer, rep *fair.Capacity) {
+func printCapacity(w io.Writer, rep *fair.Capacity) error {
 	fmt.Fprintf(w, "fleet: %d worker slots, %d chunks in flight of %d now (fleet_window %d; %.0f chunks/s) as of %s\n",
 		rep.FleetSlots, rep.InFlight, rep.Pipeline, rep.FleetWindow, rep.ChunkRate, rep.At.Format("2006-01-02 15:04:05 MST"))
 	rate := "unlimited"
@@ -71,7 +57,7 @@ func printCapacity(w io.Writer, rep *fair.Capacity) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s %s\t%s\t%s\n", ic.Institution, ic.Weight, pct(ic.Share), now,
 			ic.RunningJobs, ic.InFlight, ic.Running, ic.LocalTime, ic.TimeZone, peak, bulkCap)
 	}
-	_ = tw.Flush()
+	return tw.Flush()
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -180,27 +181,9 @@ func newJobListCmd(env *Env) *cobra.Command {
   bindery job list --institution DEMO2 --output json   # network-monitor token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			list, err := c.List(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, list)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tINSTITUTION\tTYPE\tSTATUS\tPROGRESS\tSUBMITTED\tBY")
-			for _, j := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Institution, j.Type, j.Status,
-					percent(j), j.SubmittedAt.Local().Format("2006-01-02 15:04:05"), j.SubmittedBy)
-			}
-			return tw.Flush()
+			return show(cmd.Context(), r, func(c *client.Client, ctx context.Context) ([]*jobs.Job, error) {
+				return c.List(ctx, o)
+			}, printJobList)
 		},
 	}
 	r.flags(cmd, "table", "json")
@@ -211,11 +194,43 @@ func newJobListCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
+func printJobList(w io.Writer, list []*jobs.Job) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tINSTITUTION\tTYPE\tSTATUS\tPROGRESS\tSUBMITTED\tBY")
+	for _, j := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Institution, j.Type, j.Status,
+			percent(j), j.SubmittedAt.Local().Format("2006-01-02 15:04:05"), j.SubmittedBy)
+	}
+	return tw.Flush()
+}
+
 func percent(j *jobs.Job) string {
 	if j.Progress == nil {
 		return ""
 	}
 	return fmt.Sprintf("%.1f%%", j.Progress.Percent)
+}
+
+// show is the body of a read command with --output table|json: it checks
+// the format, fetches with an API client, and writes JSON or the table.
+// fetch takes the client first so a method expression such as
+// (*client.Client).Capacity fits it.
+func show[T any](ctx context.Context, r *remote, fetch func(*client.Client, context.Context) (T, error), table func(io.Writer, T) error) error {
+	if err := r.checkOutput("table", "json"); err != nil {
+		return err
+	}
+	c, err := r.client()
+	if err != nil {
+		return err
+	}
+	v, err := fetch(c, ctx)
+	if err != nil {
+		return err
+	}
+	if r.output == "json" {
+		return writeJSONOut(r.env.Stdout, v)
+	}
+	return table(r.env.Stdout, v)
 }
 
 func writeJSONOut(w io.Writer, v any) error {

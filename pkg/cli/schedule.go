@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindery/bindery/pkg/client"
 	"github.com/bindery/bindery/pkg/schedule"
 )
 
@@ -53,21 +55,7 @@ func newScheduleListCmd(env *Env) *cobra.Command {
 		Short: "List the schedules visible to the token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			list, err := c.Schedules(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, list)
-			}
-			return printSchedules(env.Stdout, list)
+			return show(cmd.Context(), r, (*client.Client).Schedules, printSchedules)
 		},
 	}
 	r.flags(cmd, "table", "json")
@@ -82,21 +70,9 @@ func newScheduleShowCmd(env *Env) *cobra.Command {
 		Short: "Show the schedule of a job type",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			sc, err := c.Schedule(cmd.Context(), args[0], institution)
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, sc)
-			}
-			return printSchedules(env.Stdout, []*schedule.Schedule{sc})
+			return show(cmd.Context(), r, func(c *client.Client, ctx context.Context) (*schedule.Schedule, error) {
+				return c.Schedule(ctx, args[0], institution)
+			}, func(w io.Writer, sc *schedule.Schedule) error { return printSchedules(w, []*schedule.Schedule{sc}) })
 		},
 	}
 	r.flags(cmd, "table", "json")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindery/bindery/pkg/client"
 	"github.com/bindery/bindery/pkg/sets"
 )
 
@@ -173,42 +174,32 @@ set's members exist only when its query runs ("bindery set show ID" counts them)
   bindery set list --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			list, err := c.Sets(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, list)
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tINSTITUTION\tNAME\tKIND\tCONTENT\tMEMBERS\tPROBLEMS\tQUERY / IDS")
-			for _, s := range list {
-				members, problems, what := "-", "-", s.IDKind
-				if s.Members != nil {
-					members = strconv.FormatInt(*s.Members, 10)
-				}
-				if s.Kind == sets.Itemized {
-					problems = strconv.FormatInt(s.ProblemCount, 10)
-				} else {
-					what = s.Query
-					if len([]rune(what)) > 60 {
-						what = string([]rune(what)[:57]) + "..."
-					}
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Institution, s.Name, s.Kind, s.ContentType, members, problems, what)
-			}
-			return tw.Flush()
+			return show(cmd.Context(), r, (*client.Client).Sets, printSetList)
 		},
 	}
 	r.flags(cmd, "table", "json")
 	return cmd
+}
+
+func printSetList(w io.Writer, list []*sets.Set) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tINSTITUTION\tNAME\tKIND\tCONTENT\tMEMBERS\tPROBLEMS\tQUERY / IDS")
+	for _, s := range list {
+		members, problems, what := "-", "-", s.IDKind
+		if s.Members != nil {
+			members = strconv.FormatInt(*s.Members, 10)
+		}
+		if s.Kind == sets.Itemized {
+			problems = strconv.FormatInt(s.ProblemCount, 10)
+		} else {
+			what = s.Query
+			if len([]rune(what)) > 60 {
+				what = string([]rune(what)[:57]) + "..."
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Institution, s.Name, s.Kind, s.ContentType, members, problems, what)
+	}
+	return tw.Flush()
 }
 
 func newSetShowCmd(env *Env) *cobra.Command {

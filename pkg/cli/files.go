@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindery/bindery/pkg/client"
 	"github.com/bindery/bindery/pkg/jobs"
 )
 
@@ -25,33 +27,28 @@ sizes and SHA-256. Fetch one with "bindery job download".`,
 		Example: "  bindery job files 42",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, id, err := r.jobClient(args[0])
+			id, err := parseJobID(args[0])
 			if err != nil {
 				return err
 			}
-			files, err := c.Files(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
+			return show(cmd.Context(), r, func(c *client.Client, ctx context.Context) ([]jobs.File, error) {
+				files, err := c.Files(ctx, id)
 				if files == nil {
-					files = []jobs.File{}
+					files = []jobs.File{} // JSON: [] rather than null
 				}
-				return writeJSONOut(env.Stdout, files)
-			}
-			if len(files) == 0 {
-				fmt.Fprintf(env.Stdout, "job %d has no files (yet: a run's files are listed when it completes)\n", id)
-				return nil
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tRECORDS\tBYTES\tSHA256")
-			for _, f := range files {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", f.Name, f.Kind, f.Records, f.Bytes, f.SHA256)
-			}
-			return tw.Flush()
+				return files, err
+			}, func(w io.Writer, files []jobs.File) error {
+				if len(files) == 0 {
+					fmt.Fprintf(w, "job %d has no files (yet: a run's files are listed when it completes)\n", id)
+					return nil
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tKIND\tRECORDS\tBYTES\tSHA256")
+				for _, f := range files {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", f.Name, f.Kind, f.Records, f.Bytes, f.SHA256)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	r.flags(cmd, "table", "json")

@@ -246,22 +246,13 @@ func newJobShowCmd(env *Env) *cobra.Command {
 		Short: "Show a job: status, progress, counters, alerts and status history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
-			c, id, err := r.jobClient(args[0])
+			id, err := parseJobID(args[0])
 			if err != nil {
 				return err
 			}
-			j, err := c.Get(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, j)
-			}
-			printJob(env.Stdout, j)
-			return nil
+			return show(cmd.Context(), r, func(c *client.Client, ctx context.Context) (*jobs.Job, error) {
+				return c.Get(ctx, id)
+			}, func(w io.Writer, j *jobs.Job) error { printJob(w, j); return nil })
 		},
 	}
 	r.flags(cmd, "table", "json")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -216,25 +217,13 @@ did not become members, with their line numbers and why (the first 1000 in
   bindery set show 7 --output json | jq '.problems[] | select(.problem == "not found") | .value'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := r.checkOutput("table", "json"); err != nil {
-				return err
-			}
 			id, err := parseSetID(args[0])
 			if err != nil {
 				return err
 			}
-			c, err := r.client()
-			if err != nil {
-				return err
-			}
-			s, err := c.Set(cmd.Context(), id, !noCount)
-			if err != nil {
-				return err
-			}
-			if r.output == "json" {
-				return writeJSONOut(env.Stdout, s)
-			}
-			return printSet(env.Stdout, s)
+			return show(cmd.Context(), r, func(c *client.Client, ctx context.Context) (*sets.Set, error) {
+				return c.Set(ctx, id, !noCount)
+			}, printSet)
 		},
 	}
 	r.flags(cmd, "table", "json")

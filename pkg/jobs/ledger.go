@@ -94,11 +94,18 @@ func (s *Store) CommitChunk(ctx context.Context, tx pgx.Tx, c Chunk, res *ChunkR
 		return ErrStaleFence
 	}
 	if len(res.Rows) > 0 {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_report"}, []string{"job_id", "chunk_seq", "ord", "record_id", "outcome", "message"},
-			pgx.CopyFromSlice(len(res.Rows), func(i int) ([]any, error) {
-				r := res.Rows[i]
-				return []any{c.JobID, c.Seq, i, r.RecordID, r.Outcome, r.Message}, nil
-			}))
+		ids := make([]string, len(res.Rows))
+		outcomes := make([]string, len(res.Rows))
+		messages := make([]string, len(res.Rows))
+		problems := 0
+		for i, r := range res.Rows {
+			ids[i], outcomes[i], messages[i] = r.RecordID, r.Outcome, r.Message
+			if r.Outcome == OutcomeWarning || r.Outcome == OutcomeError {
+				problems++
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO job_report_chunks (job_id, chunk_seq, problems, record_ids, outcomes, messages)
+			VALUES ($1, $2, $3, $4, $5, $6)`, c.JobID, c.Seq, problems, ids, outcomes, messages)
 		if err != nil {
 			return fmt.Errorf("report rows of chunk %d/%d: %w", c.JobID, c.Seq, err)
 		}
@@ -181,24 +188,30 @@ func (s *Store) Summary(ctx context.Context, q DBTX, jobID int64) (LedgerSummary
 	if err != nil {
 		return sum, err
 	}
-	err = q.QueryRow(ctx, `SELECT count(*) FROM job_report WHERE job_id = $1 AND outcome IN ('warning', 'error')`, jobID).Scan(&sum.Problems)
+	err = q.QueryRow(ctx, `SELECT coalesce(sum(problems), 0) FROM job_report_chunks WHERE job_id = $1`, jobID).Scan(&sum.Problems)
 	return sum, err
 }
 
 // ReportRows streams a job's report in chunk order to fn.
 func (s *Store) ReportRows(ctx context.Context, jobID int64, fn func(ReportRow) error) error {
-	rows, err := s.Pool.Query(ctx, `SELECT record_id, outcome, message FROM job_report WHERE job_id = $1 ORDER BY chunk_seq, ord`, jobID)
+	rows, err := s.Pool.Query(ctx, `SELECT record_ids, outcomes, messages FROM job_report_chunks
+		WHERE job_id = $1 ORDER BY chunk_seq`, jobID)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var r ReportRow
+	var ids, outcomes, messages []string
 	for rows.Next() {
-		if err := rows.Scan(&r.RecordID, &r.Outcome, &r.Message); err != nil {
+		if err := rows.Scan(&ids, &outcomes, &messages); err != nil {
 			return err
 		}
-		if err := fn(r); err != nil {
-			return err
+		if len(outcomes) != len(ids) || len(messages) != len(ids) {
+			return fmt.Errorf("job %d: a chunk's report arrays differ in length", jobID)
+		}
+		for i := range ids {
+			if err := fn(ReportRow{RecordID: ids[i], Outcome: outcomes[i], Message: messages[i]}); err != nil {
+				return err
+			}
 		}
 	}
 	return rows.Err()

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/bindery/bindery/pkg/catalog"
 	"github.com/bindery/bindery/pkg/config"
@@ -124,10 +123,16 @@ type target struct {
 	stored   []catalog.Key // its rows in record_keys, as loaded
 }
 
-// Process imports the chunk's records: one read of the staged rows, one
-// lookup of every match key, one locking read of the candidates, then bulk
-// writes (COPY for new records, versions and keys; one UPDATE for changed
-// records). Everything is in the chunk's transaction.
+// Process imports the chunk's records: one read of the staged records, one
+// lookup of every match key, one read of the candidates, the decisions in
+// memory, then bulk writes (COPY for new records, keys and versions; one
+// UPDATE for changed records). Everything is in the chunk's transaction.
+//
+// The candidates are read without locks: the UPDATE of a merged or overlaid
+// record names the version it was decided on, and if another transaction
+// changed one in between, the chunk decides again on candidates read FOR
+// UPDATE. A chunk that loses a race to create a record with the same match
+// key (see write) decides again with that record in the catalog.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
 	p, err := loadProfile(ctx, tx, job.ID)
 	if err != nil {
@@ -143,12 +148,9 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 	if len(items) != c.Records {
 		return fmt.Errorf("chunk %d: %d of its %d records staged: %w", c.Seq, len(items), c.Records, errors.Join(ErrStagingLost, asynq.SkipRetry))
 	}
-	for {
-		found, err := lookup(ctx, tx, job.Institution, p, items)
-		if err != nil {
-			return err
-		}
-		targets, err := lockCandidates(ctx, tx, job.Institution, found)
+	locked := false
+	for attempt := 1; ; attempt++ {
+		m, err := match(ctx, tx, job.Institution, p, items, locked)
 		if err != nil {
 			return err
 		}
@@ -161,26 +163,23 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 				continue
 			}
 			it.undecide()
-			decide(it, p, found, targets, created, dryRun, dec)
+			decide(it, p, m.found, m.targets, created, dryRun, dec)
 		}
 		if dryRun {
 			break
 		}
-		// A concurrent chunk may be creating a record with a key this one
-		// is about to create: claim the keys (waiting for such a chunk to
-		// end) and, if it created one, decide again with it in the catalog.
-		raced, err := claim(ctx, tx, job.Institution, p, items, found)
-		if err != nil {
+		err = write(ctx, tx, job, p, items, m)
+		switch {
+		case err == nil:
+		case errors.Is(err, errChanged) && !locked:
+			locked = true
+			continue
+		case errors.Is(err, errRaced) && attempt < maxAttempts:
+			continue
+		default:
 			return err
 		}
-		if !raced {
-			break
-		}
-	}
-	if !dryRun {
-		if err := write(ctx, tx, job, p, items); err != nil {
-			return err
-		}
+		break
 	}
 	for _, it := range items {
 		res.Count(RecordsInFile, 1)
@@ -236,82 +235,6 @@ func (it *item) undecide() {
 	it.counter, it.outcome, it.reason, it.method, it.candidates, it.target, it.diff, it.noKey = "", "", "", "", nil, nil, nil, false
 }
 
-// claim claims the match keys (of the profile's methods) of the records the
-// chunk is about to create, in one sorted INSERT into record_key_claims,
-// whose unique index makes it wait for any concurrent transaction that
-// claimed one of them, and deletes the claims again (the index entries keep
-// others waiting until this transaction ends). Then it looks the keys up
-// again: raced is true when a record with one of them, unknown to the
-// decision (found), was committed in the meantime, and the chunk must decide
-// again.
-//
-// Why claims and not the alternatives: an advisory lock per key needs a
-// lock-table entry per key (thousands per chunk, several chunks at once:
-// "out of shared memory" at default settings), and bucketing keys into few
-// locks serializes every chunk that creates records; a unique index on
-// record_keys would make 001 unique per institution, which catalogs do not
-// promise (import_new on multiple matches, profiles that do not match on
-// 001, bibs and authorities sharing a number) and would turn a race into a
-// failed chunk. A claim conflicts only where two transactions create
-// records sharing a key, which is exactly the race.
-func claim(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, items []*item, found map[catalog.Key][]int64) (raced bool, err error) {
-	var kinds, values []string
-	seen := map[catalog.Key]bool{}
-	for _, it := range items {
-		if it.target == nil || !it.target.isNew || it.counter != Imported {
-			continue
-		}
-		for _, k := range it.target.keys {
-			if slices.Contains(p.Match, k.Kind) && !seen[k] {
-				seen[k] = true
-				kinds, values = append(kinds, k.Kind), append(values, k.Value)
-			}
-		}
-	}
-	if len(kinds) == 0 {
-		return false, nil
-	}
-	// Sorted, so two chunks claiming overlapping keys cannot deadlock.
-	rows, err := tx.Query(ctx, `INSERT INTO record_key_claims (institution, kind, value)
-		SELECT $1, q.kind, q.value FROM unnest($2::text[], $3::text[]) AS q(kind, value)
-		ORDER BY q.kind, q.value
-		ON CONFLICT DO NOTHING RETURNING ctid`, institution, kinds, values)
-	if err != nil {
-		return false, fmt.Errorf("claim match keys: %w", err)
-	}
-	tids, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.TID])
-	if err != nil {
-		return false, fmt.Errorf("claim match keys: %w", err)
-	}
-	// By ctid: matching the keys again (a join of the table's dead index
-	// entries against the claimed keys) cost ~200 ms a chunk.
-	if _, err = tx.Exec(ctx, `DELETE FROM record_key_claims WHERE ctid = ANY($1::tid[])`, tids); err != nil {
-		return false, fmt.Errorf("release match key claims: %w", err)
-	}
-	rows, err = tx.Query(ctx, `SELECT q.kind, q.value, k.record_id
-		FROM unnest($2::text[], $3::text[]) AS q(kind, value)
-		JOIN record_keys k ON k.institution = $1 AND k.kind = q.kind AND k.value = q.value
-		JOIN records r ON r.id = k.record_id AND r.record_type = $4 AND NOT r.deleted`,
-		institution, kinds, values, p.RecordType)
-	if err != nil {
-		return false, fmt.Errorf("match lookup after claims: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k catalog.Key
-		var id int64
-		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
-			return false, err
-		}
-		// Records the decision already knew (import_new on multiple
-		// matches creates a record beside them) are no race.
-		if !slices.Contains(found[k], id) {
-			raced = true
-		}
-	}
-	return raced, rows.Err()
-}
-
 // invalid says why a record may not be imported as recordType, or "".
 func invalid(rec *marc.Record, recordType string) string {
 	switch recordType {
@@ -325,96 +248,6 @@ func invalid(rec *marc.Record, recordType string) string {
 		}
 	}
 	return ""
-}
-
-// lookup finds, in one query, the catalog records that share a match key of
-// the profile's methods with any record of the chunk.
-func lookup(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, items []*item) (map[catalog.Key][]int64, error) {
-	var kinds, values []string
-	seen := map[catalog.Key]bool{}
-	for _, it := range items {
-		for _, k := range it.keys {
-			if slices.Contains(p.Match, k.Kind) && !seen[k] {
-				seen[k] = true
-				kinds, values = append(kinds, k.Kind), append(values, k.Value)
-			}
-		}
-	}
-	found := map[catalog.Key][]int64{}
-	if len(kinds) == 0 {
-		return found, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT q.kind, q.value, k.record_id
-		FROM unnest($2::text[], $3::text[]) AS q(kind, value)
-		JOIN record_keys k ON k.institution = $1 AND k.kind = q.kind AND k.value = q.value
-		JOIN records r ON r.id = k.record_id AND r.record_type = $4 AND NOT r.deleted
-		ORDER BY k.record_id`, institution, kinds, values, p.RecordType)
-	if err != nil {
-		return nil, fmt.Errorf("match lookup: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k catalog.Key
-		var id int64
-		if err := rows.Scan(&k.Kind, &k.Value, &id); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(found[k], id) {
-			found[k] = append(found[k], id)
-		}
-	}
-	return found, rows.Err()
-}
-
-// lockCandidates reads every candidate record FOR UPDATE, in id order (so
-// concurrent chunks cannot deadlock), so a merge or overlay works on the
-// latest version and no other job changes it until this chunk commits.
-func lockCandidates(ctx context.Context, tx pgx.Tx, institution string, found map[catalog.Key][]int64) (map[int64]*target, error) {
-	var ids []int64
-	for _, v := range found {
-		ids = append(ids, v...)
-	}
-	targets := map[int64]*target{}
-	if len(ids) == 0 {
-		return targets, nil
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	rows, err := tx.Query(ctx, `SELECT id, marc, version FROM records
-		WHERE id = ANY($1) AND institution = $2 ORDER BY id FOR UPDATE`, ids, institution)
-	if err != nil {
-		return nil, fmt.Errorf("lock candidates: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		t := &target{}
-		if err := rows.Scan(&t.id, &t.origMarc, &t.version); err != nil {
-			return nil, err
-		}
-		t.marc = t.origMarc
-		targets[t.id] = t
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	// Their stored keys, so a merge or overlay rewrites only the keys that
-	// change (usually none: a reload keeps its numbers).
-	rows, err = tx.Query(ctx, `SELECT record_id, kind, value FROM record_keys WHERE record_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("candidates' keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var k catalog.Key
-		if err := rows.Scan(&id, &k.Kind, &k.Value); err != nil {
-			return nil, err
-		}
-		if t := targets[id]; t != nil {
-			t.stored = append(t.stored, k)
-		}
-	}
-	return targets, rows.Err()
 }
 
 // decide matches one record and applies the profile's action in memory;
@@ -495,109 +328,6 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 		t.rec, t.marc, t.keys, t.changed = merged, raw, catalog.Keys(merged), true
 		it.target, it.counter, it.outcome = t, Merged, jobs.OutcomeSuccess
 	}
-}
-
-// write stores the chunk's effect: new records (with ids from the sequence),
-// the previous version of every changed record, the changed records, and the
-// match keys that are new (a changed record's unchanged keys stay as they are).
-func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, items []*item) error {
-	var news, changed []*target
-	seen := map[*target]bool{}
-	for _, it := range items {
-		t := it.target
-		if t == nil || !t.changed || seen[t] {
-			continue
-		}
-		seen[t] = true
-		if t.isNew {
-			news = append(news, t)
-		} else {
-			changed = append(changed, t)
-		}
-	}
-	if len(news) > 0 {
-		rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, len(news))
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		for i, t := range news {
-			t.id = ids[i]
-		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "institution", "record_type", "marc", "title", "job_id", "created_by_job"},
-			pgx.CopyFromSlice(len(news), func(i int) ([]any, error) {
-				t := news[i]
-				return []any{t.id, job.Institution, p.RecordType, t.marc, title(t.rec, p.RecordType), job.ID, job.ID}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("insert records: %w", err)
-		}
-	}
-	if len(changed) > 0 {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"record_versions"}, []string{"record_id", "version", "job_id", "marc"},
-			pgx.CopyFromSlice(len(changed), func(i int) ([]any, error) {
-				t := changed[i]
-				return []any{t.id, t.version, job.ID, t.origMarc}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("keep previous versions: %w", err)
-		}
-		ids := make([]int64, len(changed))
-		marcs := make([][]byte, len(changed))
-		titles := make([]string, len(changed))
-		for i, t := range changed {
-			ids[i], marcs[i], titles[i] = t.id, t.marc, title(t.rec, p.RecordType)
-		}
-		_, err = tx.Exec(ctx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
-				updated_at = now(), job_id = $4
-			FROM unnest($1::bigint[], $2::bytea[], $3::text[]) AS u(id, marc, title) WHERE r.id = u.id`,
-			ids, marcs, titles, job.ID)
-		if err != nil {
-			return fmt.Errorf("update records: %w", err)
-		}
-		// Keys: delete the stored ones the new version no longer has.
-		var delIDs []int64
-		var delKinds, delValues []string
-		for _, t := range changed {
-			for _, k := range t.stored {
-				if !slices.Contains(t.keys, k) {
-					delIDs, delKinds, delValues = append(delIDs, t.id), append(delKinds, k.Kind), append(delValues, k.Value)
-				}
-			}
-		}
-		if len(delIDs) > 0 {
-			_, err := tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($1::bigint[], $2::text[], $3::text[]) AS d(id, kind, value)
-				WHERE k.record_id = d.id AND k.kind = d.kind AND k.value = d.value`, delIDs, delKinds, delValues)
-			if err != nil {
-				return fmt.Errorf("update keys: %w", err)
-			}
-		}
-	}
-	type keyRow struct {
-		id int64
-		k  catalog.Key
-	}
-	var keys []keyRow
-	for _, t := range append(news, changed...) {
-		for _, k := range t.keys {
-			if !slices.Contains(t.stored, k) { // new records have none stored
-				keys = append(keys, keyRow{t.id, k})
-			}
-		}
-	}
-	if len(keys) > 0 {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"record_keys"}, []string{"record_id", "institution", "kind", "value"},
-			pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
-				return []any{keys[i].id, job.Institution, keys[i].k.Kind, keys[i].k.Value}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("insert keys: %w", err)
-		}
-	}
-	return nil
 }
 
 func title(rec *marc.Record, recordType string) string {

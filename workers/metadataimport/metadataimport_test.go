@@ -336,8 +336,8 @@ func TestPlanWithoutFileFails(t *testing.T) {
 
 // TestConcurrentChunksCreateOnce: two chunks holding the same record run at
 // once; the one that comes second waits on the first's claim on its match
-// keys and merges into the record the first created instead of creating it
-// again.
+// keys, loses the race, and merges into the record the first created
+// instead of creating it again.
 func TestConcurrentChunksCreateOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -380,7 +380,7 @@ func TestConcurrentChunksCreateOnce(t *testing.T) {
 	}()
 	testenv.Eventually(t, 10*time.Second, "the second chunk to wait on the first one's claims", func() bool {
 		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND wait_event_type = 'Lock' AND query LIKE '%record_key_claims%'`) > 0
+			AND wait_event_type = 'Lock' AND query LIKE '%record_keys%'`) > 0
 	})
 	require.NoError(t, tx1.Commit(ctx))
 	require.NoError(t, <-done)
@@ -388,7 +388,8 @@ func TestConcurrentChunksCreateOnce(t *testing.T) {
 	require.Equal(t, map[string]int64{"records_in_file": 2, "imported": 2}, res1.Counters)
 	require.Equal(t, map[string]int64{"records_in_file": 2, "imported": 1, "merged": 1}, res2.Counters)
 	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE institution = $1`, institution))
-	require.Zero(t, count(t, db, `SELECT count(*) FROM record_key_claims`), "claims do not outlive their transaction")
+	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM record_keys WHERE kind = '001' AND claimed_for = 'bib'`),
+		"each record claims its 001")
 }
 
 // TestDryRunDiff: a dry run reports, for each merge, the fields it would
@@ -581,4 +582,71 @@ func TestStagingLostFailsCleanly(t *testing.T) {
 	require.ErrorIs(t, err, asynq.SkipRetry)
 	require.ErrorContains(t, err, "0 of its 30 records staged")
 	require.Zero(t, count(t, db, `SELECT count(*) FROM records`))
+}
+
+// TestCandidateChangedWhileDeciding: another transaction changes a record
+// after a chunk read it unlocked and before the chunk's UPDATE; the chunk
+// decides again on the locked, current version, so the merge replaces (and
+// keeps for revert) the version that other transaction wrote.
+func TestCandidateChangedWhileDeciding(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil)
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	var file bytes.Buffer
+	_, err = seed.WriteMARC(&file, templates, 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters["imported"])
+
+	var id int64
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT min(id) FROM records`).Scan(&id))
+	other, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx) //nolint:errcheck
+	_, err = other.Exec(ctx, `UPDATE records SET version = version + 1, title = 'changed meanwhile' WHERE id = $1`, id)
+	require.NoError(t, err)
+
+	done := make(chan run, 1)
+	go func() { done <- importReader(t, db, p, bytes.NewReader(file.Bytes()), false) }()
+	testenv.Eventually(t, 10*time.Second, "the chunk's UPDATE to wait for the other transaction", func() bool {
+		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE 'UPDATE records r SET marc%'`) > 0
+	})
+	require.NoError(t, other.Commit(ctx))
+	select {
+	case r := <-done:
+		require.Equal(t, map[string]int64{"records_in_file": 3, "merged": 3}, r.counters)
+		require.EqualValues(t, 2, count(t, db, `SELECT version FROM record_versions WHERE record_id = $1 AND job_id = $2`, id, r.jobID),
+			"the merge replaced the version the other transaction wrote")
+		require.EqualValues(t, 3, count(t, db, `SELECT version FROM records WHERE id = $1`, id))
+	case <-time.After(30 * time.Second):
+		t.Fatal("the import did not end")
+	}
+}
+
+// TestDeletedRecordsClaimBlocksNothing: records deleted outside a revert
+// keep their keys and claims; importing the file again creates new records
+// (holding the keys unclaimed) instead of failing on the old claims, and the
+// next import merges into them.
+func TestDeletedRecordsClaimBlocksNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil)
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	var file bytes.Buffer
+	_, err = seed.WriteMARC(&file, templates, 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters["imported"])
+	_, err = db.Pool.Exec(ctx, `UPDATE records SET deleted = true`)
+	require.NoError(t, err)
+
+	require.Equal(t, map[string]int64{"records_in_file": 3, "imported": 3}, importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters)
+	require.Equal(t, map[string]int64{"records_in_file": 3, "merged": 3}, importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters)
+	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE NOT deleted`))
+	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM record_keys k JOIN records r ON r.id = k.record_id
+		WHERE NOT r.deleted AND k.kind = '001' AND k.claimed_for IS NULL`), "the live records hold their 001 unclaimed")
 }

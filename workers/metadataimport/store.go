@@ -1,0 +1,379 @@
+package metadataimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/bindery/bindery/pkg/catalog"
+	"github.com/bindery/bindery/pkg/config"
+	"github.com/bindery/bindery/pkg/jobs"
+)
+
+// The chunk's reads and writes of the catalog.
+
+var (
+	// errRaced: another transaction created a record with a match key this
+	// chunk was creating one with, and committed it. Deciding again finds it.
+	errRaced = errors.New("another transaction created a record with one of these match keys")
+	// errChanged: a record the chunk merges into or overlays was changed by
+	// another transaction after the chunk read it.
+	errChanged = errors.New("a candidate record changed after it was read")
+)
+
+// maxAttempts bounds the decisions of a chunk that keeps losing races to
+// create records (each lost race means another chunk created one of its
+// records, so it is never reached in practice); the chunk then fails and
+// is retried.
+const maxAttempts = 10
+
+// matches is what the match keys of a chunk's records find in the catalog.
+type matches struct {
+	// found: the records holding each key looked up (of any record type,
+	// deleted ones too: the candidates read, targets, are the live ones of
+	// the profile's record type).
+	found map[catalog.Key][]int64
+	// looked: the keys looked up.
+	looked map[catalog.Key]bool
+	// claimed: keys a record of the profile's record type has claimed.
+	claimed map[catalog.Key]bool
+	targets map[int64]*target
+}
+
+// claimable says whether a new record may claim k: the key was looked up,
+// and no live record of the profile's type holds it, and no record (live or
+// not: one deleted outside an import's revert keeps its keys) holds its
+// claim.
+func (m *matches) claimable(k catalog.Key) bool {
+	if !m.looked[k] || m.claimed[k] {
+		return false
+	}
+	return !slices.ContainsFunc(m.found[k], func(id int64) bool { return m.targets[id] != nil })
+}
+
+// match looks the chunk's records up by the profile's match methods in
+// turn, one query per method, and reads the candidates found: a method's
+// keys are looked up only for the records that no earlier method matched
+// with a live record (a reload of the catalog's own records costs one
+// lookup per record, not one per method).
+func match(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, items []*item, lock bool) (*matches, error) {
+	m := &matches{found: map[catalog.Key][]int64{}, looked: map[catalog.Key]bool{},
+		claimed: map[catalog.Key]bool{}, targets: map[int64]*target{}}
+	var pending []*item
+	for _, it := range items {
+		if !it.invalid {
+			pending = append(pending, it)
+		}
+	}
+	for _, method := range p.Match {
+		var kinds, values []string
+		for _, it := range pending {
+			for _, k := range it.keys {
+				if k.Kind == method && !m.looked[k] {
+					m.looked[k] = true
+					kinds, values = append(kinds, k.Kind), append(values, k.Value)
+				}
+			}
+		}
+		if len(kinds) == 0 {
+			continue
+		}
+		ids, err := lookup(ctx, tx, institution, p.RecordType, kinds, values, m)
+		if err != nil {
+			return nil, err
+		}
+		if err := loadCandidates(ctx, tx, institution, p.RecordType, ids, lock, m.targets); err != nil {
+			return nil, err
+		}
+		pending = slices.DeleteFunc(pending, func(it *item) bool {
+			return slices.ContainsFunc(it.keys, func(k catalog.Key) bool {
+				return k.Kind == method && slices.ContainsFunc(m.found[k], func(id int64) bool { return m.targets[id] != nil })
+			})
+		})
+	}
+	return m, nil
+}
+
+// lookup finds the records holding the given keys, notes them in m, and
+// returns the ids m did not know yet.
+func lookup(ctx context.Context, tx pgx.Tx, institution, recordType string, kinds, values []string, m *matches) ([]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT q.kind, q.value, k.record_id, k.claimed_for IS NOT DISTINCT FROM $4
+		FROM unnest($2::text[], $3::text[]) AS q(kind, value)
+		JOIN record_keys k ON k.institution = $1 AND k.kind = q.kind AND k.value = q.value`,
+		institution, kinds, values, recordType)
+	if err != nil {
+		return nil, fmt.Errorf("match lookup: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var k catalog.Key
+		var id int64
+		var claimed bool
+		if err := rows.Scan(&k.Kind, &k.Value, &id, &claimed); err != nil {
+			return nil, err
+		}
+		if claimed {
+			m.claimed[k] = true
+		}
+		if !slices.Contains(m.found[k], id) {
+			m.found[k] = append(m.found[k], id)
+			slices.Sort(m.found[k]) // candidates in id order, whatever the index's
+		}
+		if _, known := m.targets[id]; !known {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
+}
+
+// loadCandidates reads the live records of recordType among ids into
+// targets, with their stored match keys (so a merge or overlay rewrites
+// only the keys that change: usually none, a reload keeps its numbers).
+// With lock it reads them FOR UPDATE, in id order so concurrent chunks
+// cannot deadlock.
+func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType string, ids []int64, lock bool, targets map[int64]*target) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	q := `SELECT id, marc, version FROM records
+		WHERE id = ANY($1) AND institution = $2 AND record_type = $3 AND NOT deleted ORDER BY id`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	rows, err := tx.Query(ctx, q, ids, institution, recordType)
+	if err != nil {
+		return fmt.Errorf("read candidates: %w", err)
+	}
+	defer rows.Close()
+	var loaded []int64
+	for rows.Next() {
+		t := &target{}
+		if err := rows.Scan(&t.id, &t.origMarc, &t.version); err != nil {
+			return err
+		}
+		t.marc = t.origMarc
+		targets[t.id] = t
+		loaded = append(loaded, t.id)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if targets[id] == nil {
+			targets[id] = nil // known, not a candidate
+		}
+	}
+	if len(loaded) == 0 {
+		return nil
+	}
+	rows, err = tx.Query(ctx, `SELECT record_id, kind, value FROM record_keys WHERE record_id = ANY($1)`, loaded)
+	if err != nil {
+		return fmt.Errorf("candidates' keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k catalog.Key
+		if err := rows.Scan(&id, &k.Kind, &k.Value); err != nil {
+			return err
+		}
+		if t := targets[id]; t != nil {
+			t.stored = append(t.stored, k)
+		}
+	}
+	return rows.Err()
+}
+
+// write stores the chunk's effect under a savepoint: new records (with ids
+// from the sequence) and their keys, the changed records, their previous
+// versions and changed keys. It returns errRaced or errChanged, with the
+// savepoint rolled back, when the decisions must be made again.
+//
+// Races to create a record: a new record's match keys (of the profile's
+// methods, found nowhere in the catalog) are written claimed
+// (record_keys.claimed_for, migration 0015), and the unique index allows one
+// claim per key. A concurrent chunk creating a record with the same key
+// waits for this transaction and then fails with a unique violation: the
+// race is lost only where two transactions create records sharing a key,
+// and costs nothing otherwise. Why not the alternatives: an advisory lock
+// per key needs a lock-table entry per key (thousands per chunk: "out of
+// shared memory" at default settings), bucketing keys into few locks
+// serializes every chunk that creates records, and a unique index on all of
+// record_keys would make 001 unique per institution, which catalogs do not
+// promise (import_new on multiple matches, profiles that do not match on
+// 001).
+func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, items []*item, m *matches) error {
+	var news, changed []*target
+	seen := map[*target]bool{}
+	for _, it := range items {
+		t := it.target
+		if t == nil || !t.changed || seen[t] {
+			continue
+		}
+		seen[t] = true
+		if t.isNew {
+			news = append(news, t)
+		} else {
+			changed = append(changed, t)
+		}
+	}
+	if len(news) == 0 && len(changed) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, tx, func(tx pgx.Tx) error {
+		if err := assignIDs(ctx, tx, news); err != nil {
+			return err
+		}
+		// Keys first: a lost race is found before the big writes.
+		if err := writeKeys(ctx, tx, job.Institution, p, news, changed, m); err != nil {
+			return err
+		}
+		if err := updateChanged(ctx, tx, job, p, changed); err != nil {
+			return err
+		}
+		return insertNew(ctx, tx, job, p, news)
+	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "record_keys_claim" {
+		return errRaced
+	}
+	return err
+}
+
+func assignIDs(ctx context.Context, tx pgx.Tx, news []*target) error {
+	if len(news) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, len(news))
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	for i, t := range news {
+		t.id = ids[i]
+	}
+	return nil
+}
+
+// keyRow is a row of record_keys to write; claimedFor is nil or the record
+// type that claims the key.
+type keyRow struct {
+	id         int64
+	k          catalog.Key
+	claimedFor *string
+}
+
+// writeKeys inserts the keys of new records (claiming those of the
+// profile's match methods that no live record holds) and the keys that
+// changed records gained, and deletes those they lost.
+func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, news, changed []*target, m *matches) error {
+	var rows []keyRow
+	claimed := map[catalog.Key]bool{}
+	for _, t := range news {
+		for _, k := range t.keys {
+			r := keyRow{id: t.id, k: k}
+			// Records made beside their matches (import_new) and later
+			// records of this chunk with the same key hold it unclaimed.
+			if !claimed[k] && m.claimable(k) {
+				claimed[k] = true
+				r.claimedFor = &p.RecordType
+			}
+			rows = append(rows, r)
+		}
+	}
+	var delIDs []int64
+	var delKinds, delValues []string
+	for _, t := range changed {
+		for _, k := range t.keys {
+			if !slices.Contains(t.stored, k) {
+				rows = append(rows, keyRow{id: t.id, k: k})
+			}
+		}
+		for _, k := range t.stored {
+			if !slices.Contains(t.keys, k) {
+				delIDs, delKinds, delValues = append(delIDs, t.id), append(delKinds, k.Kind), append(delValues, k.Value)
+			}
+		}
+	}
+	if len(delIDs) > 0 {
+		_, err := tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($1::bigint[], $2::text[], $3::text[]) AS d(id, kind, value)
+			WHERE k.record_id = d.id AND k.kind = d.kind AND k.value = d.value`, delIDs, delKinds, delValues)
+		if err != nil {
+			return fmt.Errorf("update keys: %w", err)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"record_keys"}, []string{"record_id", "institution", "kind", "value", "claimed_for"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			return []any{r.id, institution, r.k.Kind, r.k.Value, r.claimedFor}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("insert keys: %w", err)
+	}
+	return nil
+}
+
+// updateChanged writes the merged and overlaid records, each only if it is
+// still the version the chunk read (errChanged otherwise), and keeps the
+// versions they replace.
+func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, changed []*target) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(changed))
+	versions := make([]int32, len(changed))
+	marcs := make([][]byte, len(changed))
+	titles := make([]string, len(changed))
+	for i, t := range changed {
+		ids[i], versions[i], marcs[i], titles[i] = t.id, int32(t.version), t.marc, title(t.rec, p.RecordType)
+	}
+	// change_xid is set here, so the records_touch trigger skips these rows.
+	tag, err := tx.Exec(ctx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
+			updated_at = now(), job_id = $5, change_xid = pg_current_xact_id()
+		FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::text[]) AS u(id, version, marc, title)
+		WHERE r.id = u.id AND r.version = u.version AND NOT r.deleted`,
+		ids, versions, marcs, titles, job.ID)
+	if err != nil {
+		return fmt.Errorf("update records: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(changed)) {
+		return errChanged
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"record_versions"}, []string{"record_id", "version", "job_id", "marc"},
+		pgx.CopyFromSlice(len(changed), func(i int) ([]any, error) {
+			t := changed[i]
+			return []any{t.id, t.version, job.ID, t.origMarc}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("keep previous versions: %w", err)
+	}
+	return nil
+}
+
+func insertNew(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, news []*target) error {
+	if len(news) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "institution", "record_type", "marc", "title", "job_id", "created_by_job"},
+		pgx.CopyFromSlice(len(news), func(i int) ([]any, error) {
+			t := news[i]
+			return []any{t.id, job.Institution, p.RecordType, t.marc, title(t.rec, p.RecordType), job.ID, job.ID}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("insert records: %w", err)
+	}
+	return nil
+}

@@ -22,10 +22,13 @@ import (
 
 // Result is what was staged.
 type Result struct {
-	Format     string `json:"format"` // marc21 | marcxml, as read
-	Bytes      int64  `json:"bytes"`
-	Records    int64  `json:"records"`    // records staged, unreadable ones included
-	Unreadable int64  `json:"unreadable"` // staged with an error, no record
+	Format  string `json:"format"` // marc21 | marcxml, as read
+	Bytes   int64  `json:"bytes"`
+	Records int64  `json:"records"` // records staged, unreadable ones included
+	// Unreadable are the records staged with an error, no record: those
+	// that could not be framed (binary) or read (MARCXML). A framed record
+	// can still fail to decode in its chunk, rejected as unreadable then.
+	Unreadable int64 `json:"unreadable"`
 }
 
 // Errors of the upload itself (the client's fault, not the server's).

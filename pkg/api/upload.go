@@ -75,7 +75,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		if err != nil || job.Status == jobs.Skipped {
 			return err // a skipped job never runs: its file is not kept
 		}
-		staged, err = staging.Stage(ctx, tx, job.ID, r.Body, profile)
+		// Staged in groups of the job type's chunk size: each chunk reads one.
+		staged, err = staging.Stage(ctx, tx, job.ID, r.Body, profile, jt.ChunkSize)
 		return err
 	})
 	if err != nil && job != nil {

@@ -95,7 +95,8 @@ type BinaryReader struct {
 	pendingOff        int64
 	pendingTerminated bool
 
-	p parser // scratch reused from record to record
+	p      parser // scratch reused from record to record
+	rawBuf []byte // ReadRaw's copy of a record that lacked its terminator
 }
 
 // NewBinaryReader returns a reader of r. opts may be nil for the defaults.
@@ -131,25 +132,37 @@ func (r *BinaryReader) ReadRecord(rec *Record) error {
 
 func (r *BinaryReader) read(rec *Record, reuse bool) error {
 	r.p.reuse = reuse
+	body, err := r.next()
+	if err != nil {
+		return err
+	}
+	return r.build(rec, body)
+}
+
+// next finds the next record: it resets the parser for it (ordinal,
+// offset, its framing warnings) and returns its bytes without terminator,
+// or the error that ends it (a record too long or too short, io.EOF, an
+// error from the input).
+func (r *BinaryReader) next() ([]byte, error) {
 	if r.pending != nil {
 		chunk, off, terminated := r.pending, r.pendingOff, r.pendingTerminated
 		r.pending = nil
 		r.ordinal++
-		return r.parse(rec, chunk, off, terminated)
+		return r.frame(chunk, off, terminated)
 	}
 	chunk, off, tooLong, err := r.readChunk()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return nil, err
 	}
 	if len(chunk) == 0 && !tooLong {
-		return io.EOF
+		return nil, io.EOF
 	}
 	r.ordinal++
 	if tooLong {
-		return &Error{Ordinal: r.ordinal, Offset: off, Err: ErrRecordTooLong,
+		return nil, &Error{Ordinal: r.ordinal, Offset: off, Err: ErrRecordTooLong,
 			Msg: fmt.Sprintf("no record terminator within %d bytes; skipped to the next one", r.opts.MaxRecordLength)}
 	}
-	return r.parse(rec, chunk, off, err == nil)
+	return r.frame(chunk, off, err == nil)
 }
 
 // isStray reports whether c may be skipped between records: white space, NUL,
@@ -214,8 +227,12 @@ func (r *BinaryReader) readChunk() (chunk []byte, off int64, tooLong bool, err e
 	return r.acc, off, false, err
 }
 
-// parse turns one record's bytes into rec.
-func (r *BinaryReader) parse(rec *Record, chunk []byte, off int64, terminated bool) error {
+// frame finds the record in chunk (the bytes readChunk returned, or the
+// rest of a chunk holding two records): it skips junk before the leader and
+// cuts off a second record run into it, which it keeps in pending. It
+// returns the record's bytes without terminator; the parser holds the
+// record's ordinal, offset and warnings.
+func (r *BinaryReader) frame(chunk []byte, off int64, terminated bool) ([]byte, error) {
 	p := &r.p
 	p.reset(r.ordinal, off)
 
@@ -234,7 +251,7 @@ func (r *BinaryReader) parse(rec *Record, chunk []byte, off int64, terminated bo
 		}
 	}
 	if len(body) < leaderLen+1 {
-		return p.fail(ErrMalformed, "record is %d bytes, too short for a leader and a directory", len(chunk))
+		return nil, p.fail(ErrMalformed, "record is %d bytes, too short for a leader and a directory", len(chunk))
 	}
 
 	// Two records run together, the first lacking its terminator (or with another
@@ -248,7 +265,7 @@ func (r *BinaryReader) parse(rec *Record, chunk []byte, off int64, terminated bo
 	} else if !terminated {
 		p.warnf("", nil, "input ends before the record terminator")
 	}
-	return r.build(rec, body)
+	return body, nil
 }
 
 // gluedRecord returns where a second record starts in body when the first lacks

@@ -59,8 +59,9 @@ func binarySeeds(f *testing.F) [][]byte {
 }
 
 // FuzzBinaryReader: whatever the input, the reader does not panic, ends, returns
-// UTF-8 records whose problems are *Errors, and a record it returns that the
-// writer accepts reads back the same.
+// UTF-8 records whose problems are *Errors, a record it returns that the
+// writer accepts reads back the same, and ReadRaw then UnmarshalRaw gives
+// what Read gives.
 func FuzzBinaryReader(f *testing.F) {
 	for _, s := range binarySeeds(f) {
 		f.Add(s, uint8(0))
@@ -74,6 +75,7 @@ func FuzzBinaryReader(f *testing.F) {
 			Strict:          mode&4 != 0,
 			MaxRecordLength: int(mode>>3) * 256, // 0: the default
 		}
+		sameAsRead(t, data, opts)
 		r, err := NewBinaryReader(bytes.NewReader(data), opts)
 		if err != nil {
 			t.Fatal(err)

@@ -41,7 +41,7 @@ func importFile(t *testing.T, db *testenv.Database, institution, profileID, file
 		if err != nil {
 			return err
 		}
-		_, err = staging.Stage(ctx, tx, job.ID, f, p)
+		_, err = staging.Stage(ctx, tx, job.ID, f, p, 500)
 		return err
 	}))
 	kind := metadataimport.Kind{}

@@ -1,7 +1,9 @@
-// Package staging reads an uploaded MARC file record by record and copies
-// the records into import_staging, inside the caller's transaction, so a job
-// and its file commit or roll back together. The file is streamed: memory
-// does not grow with its size.
+// Package staging reads an uploaded MARC file and copies its records into
+// import_staging, inside the caller's transaction, so a job and its file
+// commit or roll back together. The records are staged in groups of the
+// job type's chunk size, one row each (see migration 0014), so that each
+// chunk of the job reads one row. The file is streamed: the server holds
+// one group at a time.
 package staging
 
 import (
@@ -11,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,10 +22,13 @@ import (
 
 // Result is what was staged.
 type Result struct {
-	Format     string `json:"format"` // marc21 | marcxml, as read
-	Bytes      int64  `json:"bytes"`
-	Records    int64  `json:"records"`    // rows staged, unreadable ones included
-	Unreadable int64  `json:"unreadable"` // staged with an error, no record
+	Format  string `json:"format"` // marc21 | marcxml, as read
+	Bytes   int64  `json:"bytes"`
+	Records int64  `json:"records"` // records staged, unreadable ones included
+	// Unreadable are the records staged with an error, no record: those
+	// that could not be framed (binary) or read (MARCXML). A framed record
+	// can still fail to decode in its chunk, rejected as unreadable then.
+	Unreadable int64 `json:"unreadable"`
 }
 
 // Errors of the upload itself (the client's fault, not the server's).
@@ -36,56 +40,92 @@ var (
 )
 
 // Stage reads r with the profile's settings (the format is sniffed from the
-// content: '<' first means MARCXML) and copies every record into
-// import_staging under jobID: readable records as marc.Marshal writes them
-// (UTF-8 ISO 2709), unreadable ones with their error, so the job reports them
-// as rejected. It also writes the job's import_files row (the profile as of
-// now). An error reading r (a broken upload) is returned: the caller rolls
-// back and nothing is left behind.
-func Stage(ctx context.Context, tx pgx.Tx, jobID int64, r io.Reader, p *config.ImportProfile) (Result, error) {
+// content: '<' first means MARCXML) and copies its records into
+// import_staging under jobID, groupSize records (by ordinal) to a row: a
+// binary file's records framed but not parsed (their bytes as in the file),
+// a MARCXML file's as marc.Marshal writes them (UTF-8 ISO 2709). Records
+// that cannot be framed or read are staged as a note with their error, so
+// the job reports them as rejected. It also writes the job's import_files
+// row (the profile as of now, and how to decode the staged records). An
+// error reading r (a broken upload) is returned: the caller rolls back and
+// nothing is left behind.
+func Stage(ctx context.Context, tx pgx.Tx, jobID int64, r io.Reader, p *config.ImportProfile, groupSize int) (Result, error) {
 	var res Result
+	if groupSize < 1 {
+		return res, fmt.Errorf("staging: group size %d, want at least 1", groupSize)
+	}
 	cr := &countingReader{r: r}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	xml, err := sniffXML(br)
 	if err != nil {
 		return res, err
 	}
-	src := &source{}
+	src := &source{jobID: jobID, size: groupSize}
+	encoding := marc.EncodingUTF8
 	if xml {
 		res.Format = "marcxml"
-		src.read = marc.NewXMLReader(br, nil).Read
+		src.next = xmlRecords(marc.NewXMLReader(br, nil))
 	} else {
 		res.Format = "marc21"
-		enc, err := marc.ParseEncoding(p.Encoding)
+		if encoding, err = marc.ParseEncoding(p.Encoding); err != nil {
+			return res, err
+		}
+		rd, err := marc.NewBinaryReader(br, &marc.BinaryReaderOptions{Encoding: encoding})
 		if err != nil {
 			return res, err
 		}
-		rd, err := marc.NewBinaryReader(br, &marc.BinaryReaderOptions{Encoding: enc})
-		if err != nil {
-			return res, err
-		}
-		src.read = rd.Read
+		src.next = binaryRecords(rd)
 	}
-	src.jobID = jobID
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"import_staging"},
-		[]string{"job_id", "ord", "byte_offset", "raw", "error", "warnings"}, src)
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"import_staging"},
+		[]string{"job_id", "first_ord", "records", "raw", "notes"}, src)
 	if src.err != nil {
 		return res, src.err
 	}
 	if err != nil {
 		return res, fmt.Errorf("stage records: %w", err)
 	}
-	res.Bytes, res.Records, res.Unreadable = cr.n, n, src.unreadable
+	res.Bytes, res.Records, res.Unreadable = cr.n, src.ord, src.unreadable
 	profile, err := json.Marshal(p)
 	if err != nil {
 		return res, err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO import_files (job_id, profile_id, profile, format, bytes, records, unreadable)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, jobID, p.ID, profile, res.Format, res.Bytes, res.Records, res.Unreadable)
+	_, err = tx.Exec(ctx, `INSERT INTO import_files (job_id, profile_id, profile, format, bytes, records, unreadable, raw_encoding)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, jobID, p.ID, profile, res.Format, res.Bytes, res.Records, res.Unreadable, encoding.String())
 	if err != nil {
 		return res, fmt.Errorf("stage file: %w", err)
 	}
 	return res, nil
+}
+
+// xmlRecords reads MARCXML records as marc.Marshal re-encodes them, with
+// the reader's warnings.
+func xmlRecords(rd *marc.XMLReader) func() (staged, error) {
+	return func() (staged, error) {
+		rec, err := rd.Read()
+		if err != nil {
+			return staged{}, err
+		}
+		b, err := marc.Marshal(rec)
+		if err != nil {
+			return staged{failed: "cannot be stored: " + err.Error()}, nil
+		}
+		st := staged{bytes: b, offset: -1}
+		for _, w := range rec.Warnings {
+			st.warnings = append(st.warnings, w.Error())
+		}
+		return st, nil
+	}
+}
+
+// binaryRecords frames the records of a binary file.
+func binaryRecords(rd *marc.BinaryReader) func() (staged, error) {
+	return func() (staged, error) {
+		raw, err := rd.ReadRaw()
+		if err != nil {
+			return staged{}, err
+		}
+		return staged{bytes: raw.Bytes, offset: raw.Offset, framing: raw.Warnings}, nil
+	}
 }
 
 // sniffXML reports whether the content starts, after white space and a
@@ -111,60 +151,6 @@ func sniffXML(br *bufio.Reader) (bool, error) {
 		}
 		return b[0] == '<', nil
 	}
-}
-
-// source is the COPY source: one row per record read.
-type source struct {
-	read       func() (*marc.Record, error)
-	jobID      int64
-	ord        int64
-	row        []any
-	err        error
-	unreadable int64
-}
-
-func (s *source) Next() bool {
-	rec, err := s.read()
-	if errors.Is(err, io.EOF) {
-		return false
-	}
-	s.ord++
-	var me *marc.Error
-	switch {
-	case errors.As(err, &me):
-		s.unreadable++
-		var off any
-		if me.Offset > 0 || me.Ordinal > 0 {
-			off = me.Offset
-		}
-		s.row = []any{s.jobID, s.ord, off, nil, me.Error(), ""}
-		return true
-	case err != nil:
-		s.err = fmt.Errorf("%w: %w", ErrRead, err)
-		return false
-	}
-	raw, err := marc.Marshal(rec)
-	if err != nil {
-		s.unreadable++
-		s.row = []any{s.jobID, s.ord, nil, nil, "cannot be stored: " + err.Error(), ""}
-		return true
-	}
-	s.row = []any{s.jobID, s.ord, nil, raw, "", warnings(rec)}
-	return true
-}
-
-func (s *source) Values() ([]any, error) { return s.row, nil }
-func (s *source) Err() error             { return s.err }
-
-func warnings(rec *marc.Record) string {
-	if len(rec.Warnings) == 0 {
-		return ""
-	}
-	ws := make([]string, len(rec.Warnings))
-	for i, w := range rec.Warnings {
-		ws[i] = w.Error()
-	}
-	return strings.Join(ws, "; ")
 }
 
 type countingReader struct {

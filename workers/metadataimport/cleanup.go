@@ -10,7 +10,7 @@ import (
 
 var _ jobs.Cleaner = Kind{}
 
-// Cleanup drops the job's staged raw records once it has ended: the catalog
+// Cleanup drops the job's staged groups of records once it has ended: the catalog
 // and the report hold what the job did, and record_versions what it replaced.
 // The import_files row (profile snapshot, sizes) stays for the record.
 func (Kind) Cleanup(ctx context.Context, tx pgx.Tx, job *jobs.Job) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/marc"
+	"github.com/bindery/bindery/pkg/staging"
 )
 
 // TypeID is the job type's id in the catalog.
@@ -55,10 +56,12 @@ var ErrStagingLost = errors.New("the staged records of this file are gone (Postg
 // ErrNoFile is a metadata-import job submitted without its file.
 var ErrNoFile = errors.New("no file was uploaded with this job: submit it with `bindery job run metadata-import --param profile=ID --file PATH`")
 
-// Plan: the population is the staged records of the job's file, by ordinal.
+// Plan: the population is the staged records of the job's file, by
+// ordinal, and each chunk is one staged group (cut at upload to the job
+// type's chunk size, so chunkSize is not used here).
 func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) error {
 	var records, staged int64
-	err := tx.QueryRow(ctx, `SELECT records, (SELECT count(*) FROM import_staging WHERE job_id = $1)
+	err := tx.QueryRow(ctx, `SELECT records, (SELECT coalesce(sum(records), 0) FROM import_staging WHERE job_id = $1)
 		FROM import_files WHERE job_id = $1`, job.ID).Scan(&records, &staged)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNoFile
@@ -69,8 +72,8 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 	if staged != records {
 		return fmt.Errorf("%d of %d records staged: %w", staged, records, ErrStagingLost)
 	}
-	return jobs.PlanRanges(ctx, tx, job.ID, chunkSize,
-		`SELECT ord AS key FROM import_staging WHERE job_id = $1`, job.ID)
+	return jobs.PlanChunks(ctx, tx, job.ID, `SELECT first_ord AS lo, first_ord + records - 1 AS hi, records
+		FROM import_staging WHERE job_id = $1`, job.ID)
 }
 
 // loadProfile returns the profile the job was submitted with.
@@ -189,33 +192,61 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 	return nil
 }
 
-func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile, dec *marc.Decoder) ([]*item, error) {
-	rows, err := tx.Query(ctx, `SELECT ord, raw, error, warnings FROM import_staging
-		WHERE job_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord`, jobID, c.Lo, c.Hi)
+// readStaged reads the chunk's staged group and decodes its records with
+// the encoding they were staged in. No group is no item (Process reports
+// the records lost); a group that does not hold the chunk's records is
+// lost too.
+func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile, _ *marc.Decoder) ([]*item, error) {
+	var count int
+	var raw, notes []byte
+	var encoding string
+	err := tx.QueryRow(ctx, `SELECT s.records, s.raw, s.notes, f.raw_encoding
+		FROM import_staging s JOIN import_files f USING (job_id)
+		WHERE s.job_id = $1 AND s.first_ord = $2`, jobID, c.Lo).Scan(&count, &raw, &notes, &encoding)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var items []*item
-	for rows.Next() {
-		it := &item{}
-		var stageErr string
-		if err := rows.Scan(&it.ord, &it.raw, &stageErr, &it.warnings); err != nil {
-			return nil, err
-		}
-		items = append(items, it)
-		if stageErr != "" {
-			it.reject("unreadable: " + stageErr)
-			it.invalid = true
-			continue
-		}
-		rec, err := dec.Unmarshal(it.raw)
+	lost := func(err error) error {
+		return fmt.Errorf("chunk %d: %w: %w", c.Seq, err, errors.Join(ErrStagingLost, asynq.SkipRetry))
+	}
+	if count != c.Records || c.Hi != c.Lo+int64(count)-1 {
+		return nil, lost(fmt.Errorf("staged group of %d records", count))
+	}
+	staged, err := staging.Split(c.Lo, count, raw, notes)
+	if err != nil {
+		return nil, lost(err)
+	}
+	enc, err := marc.ParseEncoding(encoding)
+	if err != nil {
+		return nil, err
+	}
+	// Not the chunk's decoder (which reads catalog records, UTF-8): the
+	// file's records decode with the encoding they were staged in.
+	dec, err := marc.NewDecoder(&marc.BinaryReaderOptions{Encoding: enc})
+	if err != nil {
+		return nil, err
+	}
+	items := make([]*item, len(staged))
+	for i, s := range staged {
+		it := &item{ord: s.Ord}
+		items[i] = it
+		rec, err := decodeStaged(dec, s)
 		if err != nil {
 			it.reject("unreadable: " + err.Error())
 			it.invalid = true
 			continue
 		}
 		it.rec, it.cn = rec, strings.TrimSpace(rec.ControlNumber())
+		it.warnings = warnings(s.Warnings, rec.Warnings)
+		// records.marc is normalized UTF-8 ISO 2709 whatever the file was.
+		if it.raw, err = marc.Marshal(rec); err != nil {
+			it.reject("unreadable: cannot be stored: " + err.Error())
+			it.invalid = true
+			continue
+		}
 		if reason := invalid(rec, p.RecordType); reason != "" {
 			it.reject(reason)
 			it.invalid = true
@@ -223,7 +254,24 @@ func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *co
 		}
 		it.keys = catalog.Keys(rec)
 	}
-	return items, rows.Err()
+	return items, nil
+}
+
+// decodeStaged decodes one staged record, or says why it cannot be.
+func decodeStaged(dec *marc.Decoder, s staging.Record) (*marc.Record, error) {
+	if s.Error != "" {
+		return nil, errors.New(s.Error)
+	}
+	return dec.UnmarshalRaw(s.Raw)
+}
+
+// warnings joins a record's warnings, as read and as decoded.
+func warnings(read []string, decoded []error) string {
+	ws := slices.Clone(read)
+	for _, w := range decoded {
+		ws = append(ws, w.Error())
+	}
+	return strings.Join(ws, "; ")
 }
 
 func (it *item) reject(reason string) {

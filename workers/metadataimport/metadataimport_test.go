@@ -72,7 +72,7 @@ func importReader(t *testing.T, db *testenv.Database, p *config.ImportProfile, f
 		if err != nil {
 			return err
 		}
-		_, err = staging.Stage(ctx, tx, job.ID, f, p)
+		_, err = staging.Stage(ctx, tx, job.ID, f, p, 100)
 		return err
 	})
 	require.NoError(t, err)
@@ -360,7 +360,7 @@ func TestConcurrentChunksCreateOnce(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = staging.Stage(ctx, tx, job.ID, bytes.NewReader(file), p)
+		_, err = staging.Stage(ctx, tx, job.ID, bytes.NewReader(file), p, 2)
 		return err
 	}))
 	kind := metadataimport.Kind{}
@@ -552,7 +552,7 @@ func TestStagingLostFailsCleanly(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = staging.Stage(ctx, tx, job.ID, f, p)
+			_, err = staging.Stage(ctx, tx, job.ID, f, p, 30)
 			return err
 		}))
 		return job

@@ -142,7 +142,8 @@ func (f *fixture) importFile(name string) *jobs.Job {
 		if err != nil {
 			return err
 		}
-		_, err = staging.Stage(ctx, tx, job.ID, in, p)
+		jt, _ := f.cat.JobType("metadata-import")
+		_, err = staging.Stage(ctx, tx, job.ID, in, p, jt.ChunkSize)
 		return err
 	}))
 	job = f.runToEnd(job.ID)

@@ -1,0 +1,184 @@
+package staging
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/bindery/bindery/pkg/marc"
+)
+
+// note is what a group's raw does not say about one of its records.
+type note struct {
+	Ord int64 `json:"ord"`
+	// Offset is where a binary record starts in the file, when not where
+	// the group's previous record ended (junk or stray bytes in between,
+	// an unreadable record, a terminator added), so warnings say where.
+	Offset *int64 `json:"offset,omitempty"`
+	// Error is why the record is not in raw.
+	Error string `json:"error,omitempty"`
+	// Framing are a binary record's framing warnings (see
+	// marc.RawRecord), given back to the decoder.
+	Framing []framing `json:"framing,omitempty"`
+	// Warnings are a MARCXML record's warnings, as read.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type framing struct {
+	Offset int64  `json:"offset"`
+	Msg    string `json:"msg"`
+}
+
+// staged is one record read from the upload.
+type staged struct {
+	bytes    []byte // ending in its record terminator
+	offset   int64  // in the file; -1 for MARCXML (no use for it)
+	framing  []*marc.Error
+	warnings []string
+	failed   string // why a record read cannot be staged
+}
+
+// source is the COPY source: one row per group of size ordinals.
+type source struct {
+	next  func() (staged, error)
+	jobID int64
+	size  int
+
+	ord        int64 // ordinals read so far
+	unreadable int64
+	raw        []byte
+	notes      []note
+	end        int64 // where the last record in raw ended in the file; -1 none
+	eof        bool
+	row        []any
+	err        error
+}
+
+// Next reads the next group.
+func (s *source) Next() bool {
+	if s.eof {
+		return false
+	}
+	first := s.ord + 1
+	s.raw, s.notes, s.end = s.raw[:0], s.notes[:0], -1
+	for s.ord-first+1 < int64(s.size) {
+		st, err := s.next()
+		if errors.Is(err, io.EOF) {
+			s.eof = true
+			break
+		}
+		var me *marc.Error
+		if err != nil && !errors.As(err, &me) {
+			s.err = fmt.Errorf("%w: %w", ErrRead, err)
+			return false
+		}
+		s.ord++
+		if me != nil {
+			st.failed = me.Error()
+		}
+		if st.failed != "" {
+			s.unreadable++
+			s.notes = append(s.notes, note{Ord: s.ord, Error: st.failed})
+			continue
+		}
+		s.add(st)
+	}
+	n := s.ord - first + 1
+	if n == 0 {
+		return false
+	}
+	var notes any // NULL when there are none
+	if len(s.notes) > 0 {
+		b, err := json.Marshal(s.notes)
+		if err != nil {
+			s.err = err
+			return false
+		}
+		notes = b
+	}
+	s.row = []any{s.jobID, first, int32(n), s.raw, notes}
+	return true
+}
+
+// add appends one record to the group, with a note when raw does not say
+// all there is to say about it.
+func (s *source) add(st staged) {
+	nt := note{Ord: s.ord, Warnings: st.warnings}
+	if st.offset >= 0 && st.offset != s.end && !(st.offset == 0 && s.end < 0) {
+		off := st.offset
+		nt.Offset = &off
+	}
+	for _, w := range st.framing {
+		nt.Framing = append(nt.Framing, framing{Offset: w.Offset, Msg: w.Msg})
+	}
+	if nt.Offset != nil || len(nt.Framing) > 0 || len(nt.Warnings) > 0 {
+		s.notes = append(s.notes, nt)
+	}
+	s.raw = append(s.raw, st.bytes...)
+	if st.offset >= 0 {
+		s.end = st.offset + int64(len(st.bytes))
+	}
+}
+
+func (s *source) Values() ([]any, error) { return s.row, nil }
+func (s *source) Err() error             { return s.err }
+
+// Record is one ordinal of a staged group: a record to decode (Raw, to be
+// given to a marc.Decoder's UnmarshalRaw), or why there is none (Error).
+type Record struct {
+	Ord   int64
+	Raw   marc.RawRecord
+	Error string
+	// Warnings are what reading a MARCXML record found (the decoder finds
+	// a binary record's).
+	Warnings []string
+}
+
+// Split cuts a group's row (raw and notes as stored) into its records,
+// from first on, count of them. An error is a row that does not hold
+// count records: the caller should treat the group as lost.
+func Split(first int64, count int, raw, notes []byte) ([]Record, error) {
+	var ns []note
+	if len(notes) > 0 {
+		if err := json.Unmarshal(notes, &ns); err != nil {
+			return nil, fmt.Errorf("staged group %d: notes: %w", first, err)
+		}
+	}
+	out := make([]Record, count)
+	var end int64 // where the previous record ended in the file
+	for i := range out {
+		r := &out[i]
+		r.Ord = first + int64(i)
+		r.Raw.Ordinal = int(r.Ord)
+		r.Raw.Offset = end
+		for len(ns) > 0 && ns[0].Ord == r.Ord {
+			n := ns[0]
+			ns = ns[1:]
+			if n.Error != "" {
+				r.Error = n.Error
+			}
+			if n.Offset != nil {
+				r.Raw.Offset = *n.Offset
+			}
+			for _, w := range n.Framing {
+				r.Raw.Warnings = append(r.Raw.Warnings, &marc.Error{Ordinal: r.Raw.Ordinal, Offset: w.Offset, Msg: w.Msg})
+			}
+			r.Warnings = append(r.Warnings, n.Warnings...)
+		}
+		if r.Error != "" {
+			continue
+		}
+		k := bytes.IndexByte(raw, 0x1D)
+		if k < 0 {
+			return nil, fmt.Errorf("staged group %d: no record %d in raw", first, r.Ord)
+		}
+		r.Raw.Bytes, raw = raw[:k+1], raw[k+1:]
+		end = r.Raw.Offset + int64(k+1)
+	}
+	if len(raw) > 0 || len(ns) > 0 {
+		return nil, fmt.Errorf("staged group %d: more than its %d records", first, count)
+	}
+	return out, nil
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -114,6 +116,9 @@ network-monitor read-only), /metrics (Prometheus), /healthz, /readyz.`,
 	return cmd
 }
 
+// workerGCPercent is the worker's GOGC unless the environment sets one.
+const workerGCPercent = 200
+
 func newWorkerCmd(env *Env) *cobra.Command {
 	b := &backend{env: env}
 	var concurrency int
@@ -133,6 +138,13 @@ commit; the rest roll back and are re-run elsewhere.`,
 			cat, err := b.catalog()
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				// A chunk allocates its records anew and drops them all at
+				// commit: collecting at twice the live heap instead of once
+				// spent ~1/5 less worker CPU on a Metadata Import (RSS ~160 →
+				// ~220 MB at --concurrency 4). GOGC set by the operator wins.
+				debug.SetGCPercent(workerGCPercent)
 			}
 			// Every chunk holds a connection for its whole transaction; two
 			// more keep heartbeats and start markers from starving behind

@@ -39,6 +39,10 @@ func (c *Config) validateTriggers(bad func(field, format string, args ...any)) {
 			bad(f+".run", "unknown job type %q", t.Run)
 			continue
 		}
+		if jt.Upload != "" {
+			bad(f+".run", "job type %s runs on a file uploaded with each submission; an event cannot submit it", jt.ID)
+			continue
+		}
 		known := map[string]bool{}
 		for _, p := range jt.Params {
 			known[p.Name] = true

@@ -129,4 +129,6 @@ func TestSetRefusesBadInput(t *testing.T) {
 	require.ErrorContains(t, err, "unknown job type")
 	_, err = s.Set(ctx, "DEMO", "noop", "t", schedule.SetRequest{Spec: schedule.Spec{Kind: "daily", At: "09:00"}, Params: map[string]string{"records": "-1"}})
 	require.ErrorContains(t, err, "below the minimum")
+	_, err = s.Set(ctx, "DEMO", "metadata-import", "t", schedule.SetRequest{Spec: schedule.Spec{Kind: "daily", At: "09:00"}, Params: map[string]string{"profile": "vendor-bibs"}})
+	require.ErrorContains(t, err, "cannot be scheduled")
 }

@@ -129,6 +129,9 @@ func (s *Scheduler) Set(ctx context.Context, institution, jobType, by string, re
 	if !ok {
 		return nil, &ValidationError{fmt.Sprintf("unknown job type %q", jobType)}
 	}
+	if jt.Upload != "" {
+		return nil, &ValidationError{fmt.Sprintf("job type %s runs on a file uploaded with each submission (bindery job run %s --file PATH); it cannot be scheduled", jt.ID, jt.ID)}
+	}
 	if err := req.Spec.Validate(); err != nil {
 		return nil, &ValidationError{"schedule: " + err.Error()}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -649,4 +650,42 @@ func TestDeletedRecordsClaimBlocksNothing(t *testing.T) {
 	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE NOT deleted`))
 	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM record_keys k JOIN records r ON r.id = k.record_id
 		WHERE NOT r.deleted AND k.kind = '001' AND k.claimed_for IS NULL`), "the live records hold their 001 unclaimed")
+}
+
+// TestConcurrentImportsOfOneFileCreateEachRecordOnce: four imports of the
+// same file run at once, chunk for chunk in step, so their chunks race to
+// create the same records; every record is created once, by one of them,
+// and the others merge into it.
+func TestConcurrentImportsOfOneFileCreateEachRecordOnce(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil)
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	var file bytes.Buffer
+	_, err = seed.WriteMARC(&file, templates, 400)
+	require.NoError(t, err)
+
+	const imports = 4
+	runs := make([]run, imports)
+	var wg sync.WaitGroup
+	for i := range imports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i] = importReader(t, db, p, bytes.NewReader(file.Bytes()), false)
+		}()
+	}
+	wg.Wait()
+	total := map[string]int64{}
+	for _, r := range runs {
+		require.Equal(t, int64(400), r.counters["records_in_file"])
+		for k, v := range r.counters {
+			total[k] += v
+		}
+	}
+	require.Equal(t, map[string]int64{"records_in_file": 1600, "imported": 400, "merged": 1200}, total)
+	require.EqualValues(t, 400, count(t, db, `SELECT count(*) FROM records`))
+	require.EqualValues(t, 400, count(t, db, `SELECT count(*) FROM record_keys WHERE kind = '001' AND claimed_for = 'bib'`))
+	requireKeysOfRecords(t, db)
 }

@@ -12,48 +12,58 @@ import (
 	"unicode/utf8"
 )
 
-// binarySeeds returns the first records of every binary MARC file under testdata/
-// and the shared test directory, one by one and the first three together, and
-// the small files whole. (Big seeds slow the fuzzer's mutator to a crawl.)
-func binarySeeds(f *testing.F) [][]byte {
-	f.Helper()
-	const small = 32 << 10
-	var seeds [][]byte
-	seen := make(map[string]bool)
+// binaryTestFiles returns the path of every binary MARC file under testdata/
+// and the shared test directory (each directory may be a symbolic link: what
+// it points to is walked).
+func binaryTestFiles(tb testing.TB) []string {
+	tb.Helper()
+	var paths []string
 	for _, dir := range []string{"testdata", sharedTestdata} {
-		// The directory itself may be a symbolic link: walk what it points to.
 		root, err := filepath.EvalSymlinks(dir)
 		if err != nil {
 			continue
 		}
 		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".mrc") || strings.HasSuffix(path, ".dat")) {
-				return nil
-			}
-			data, err := os.ReadFile(path)
-			if err != nil || seen[string(data)] {
-				return nil
-			}
-			seen[string(data)] = true
-			if len(data) <= small {
-				seeds = append(seeds, data)
-			}
-			end := 0
-			for n := 0; n < 3; n++ {
-				i := bytes.IndexByte(data[end:], recordTerminator)
-				if i < 0 {
-					break
-				}
-				if rec := data[end : end+i+1]; len(rec) <= small {
-					seeds = append(seeds, rec)
-				}
-				end += i + 1
-			}
-			if end <= small && end < len(data) {
-				seeds = append(seeds, data[:end])
+			if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".mrc") || strings.HasSuffix(path, ".dat")) {
+				paths = append(paths, path)
 			}
 			return nil
 		})
+	}
+	return paths
+}
+
+// binarySeeds returns the first records of every binary MARC test file, one
+// by one and the first three together, and the small files whole. (Big
+// seeds slow the fuzzer's mutator to a crawl.)
+func binarySeeds(f *testing.F) [][]byte {
+	f.Helper()
+	const small = 32 << 10
+	var seeds [][]byte
+	seen := make(map[string]bool)
+	for _, path := range binaryTestFiles(f) {
+		data, err := os.ReadFile(path)
+		if err != nil || seen[string(data)] {
+			continue
+		}
+		seen[string(data)] = true
+		if len(data) <= small {
+			seeds = append(seeds, data)
+		}
+		end := 0
+		for n := 0; n < 3; n++ {
+			i := bytes.IndexByte(data[end:], recordTerminator)
+			if i < 0 {
+				break
+			}
+			if rec := data[end : end+i+1]; len(rec) <= small {
+				seeds = append(seeds, rec)
+			}
+			end += i + 1
+		}
+		if end <= small && end < len(data) {
+			seeds = append(seeds, data[:end])
+		}
 	}
 	return seeds
 }

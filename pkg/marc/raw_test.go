@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -101,29 +99,18 @@ var rawModes = []BinaryReaderOptions{
 // TestReadRawSameAsRead runs the property on every real binary file, whole,
 // with each encoding.
 func TestReadRawSameAsRead(t *testing.T) {
-	n := 0
-	for _, dir := range []string{"testdata", sharedTestdata} {
-		root, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			continue
-		}
-		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".mrc") || strings.HasSuffix(path, ".dat")) {
-				return nil
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n++
-			for _, o := range rawModes {
-				t.Run(fmt.Sprintf("%s/%+v", path, o), func(t *testing.T) { sameAsRead(t, data, &o) })
-			}
-			return nil
-		})
-	}
-	if n == 0 {
+	paths := binaryTestFiles(t)
+	if len(paths) == 0 {
 		t.Fatal("no test files")
+	}
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range rawModes {
+			t.Run(fmt.Sprintf("%s/%+v", path, o), func(t *testing.T) { sameAsRead(t, data, &o) })
+		}
 	}
 }
 

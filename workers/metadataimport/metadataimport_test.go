@@ -97,6 +97,18 @@ func importReader(t *testing.T, db *testenv.Database, p *config.ImportProfile, f
 	return out
 }
 
+// seededFile is a file of n records replicated from jazz_1k.mrc, each with
+// its own 001, 035 and ISBN (bindery seed marc).
+func seededFile(t *testing.T, n int64) []byte {
+	t.Helper()
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = seed.WriteMARC(&buf, templates, n)
+	require.NoError(t, err)
+	return buf.Bytes()
+}
+
 func count(t *testing.T, db *testenv.Database, sql string, args ...any) int64 {
 	t.Helper()
 	var n int64
@@ -344,14 +356,10 @@ func TestConcurrentChunksCreateOnce(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.NewDatabase(t)
 	p := profile(t, "vendor-bibs", nil)
-	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	buf := seededFile(t, 3)
+	first, err := strconv.Atoi(string(buf[:5])) // leader/00-04: record length
 	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, err = seed.WriteMARC(&buf, templates, 3)
-	require.NoError(t, err)
-	first, err := strconv.Atoi(string(buf.Bytes()[:5])) // leader/00-04: record length
-	require.NoError(t, err)
-	file := append(bytes.Clone(buf.Bytes()), buf.Bytes()[:first]...) // records 1, 2, 3, 1
+	file := append(bytes.Clone(buf), buf[:first]...) // records 1, 2, 3, 1
 
 	store := jobs.NewStore(db.Pool)
 	var job *jobs.Job
@@ -594,12 +602,8 @@ func TestCandidateChangedWhileDeciding(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.NewDatabase(t)
 	p := profile(t, "vendor-bibs", nil)
-	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
-	require.NoError(t, err)
-	var file bytes.Buffer
-	_, err = seed.WriteMARC(&file, templates, 3)
-	require.NoError(t, err)
-	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters["imported"])
+	file := seededFile(t, 3)
+	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file), false).counters["imported"])
 
 	var id int64
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT min(id) FROM records`).Scan(&id))
@@ -610,7 +614,7 @@ func TestCandidateChangedWhileDeciding(t *testing.T) {
 	require.NoError(t, err)
 
 	done := make(chan run, 1)
-	go func() { done <- importReader(t, db, p, bytes.NewReader(file.Bytes()), false) }()
+	go func() { done <- importReader(t, db, p, bytes.NewReader(file), false) }()
 	testenv.Eventually(t, 10*time.Second, "the chunk's UPDATE to wait for the other transaction", func() bool {
 		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND wait_event_type = 'Lock' AND query LIKE 'UPDATE records r SET marc%'`) > 0
@@ -636,17 +640,13 @@ func TestDeletedRecordsClaimBlocksNothing(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.NewDatabase(t)
 	p := profile(t, "vendor-bibs", nil)
-	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
-	require.NoError(t, err)
-	var file bytes.Buffer
-	_, err = seed.WriteMARC(&file, templates, 3)
-	require.NoError(t, err)
-	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters["imported"])
-	_, err = db.Pool.Exec(ctx, `UPDATE records SET deleted = true`)
+	file := seededFile(t, 3)
+	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file), false).counters["imported"])
+	_, err := db.Pool.Exec(ctx, `UPDATE records SET deleted = true`)
 	require.NoError(t, err)
 
-	require.Equal(t, map[string]int64{"records_in_file": 3, "imported": 3}, importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters)
-	require.Equal(t, map[string]int64{"records_in_file": 3, "merged": 3}, importReader(t, db, p, bytes.NewReader(file.Bytes()), false).counters)
+	require.Equal(t, map[string]int64{"records_in_file": 3, "imported": 3}, importReader(t, db, p, bytes.NewReader(file), false).counters)
+	require.Equal(t, map[string]int64{"records_in_file": 3, "merged": 3}, importReader(t, db, p, bytes.NewReader(file), false).counters)
 	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE NOT deleted`))
 	require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM record_keys k JOIN records r ON r.id = k.record_id
 		WHERE NOT r.deleted AND k.kind = '001' AND k.claimed_for IS NULL`), "the live records hold their 001 unclaimed")
@@ -660,11 +660,7 @@ func TestConcurrentImportsOfOneFileCreateEachRecordOnce(t *testing.T) {
 	t.Parallel()
 	db := testenv.NewDatabase(t)
 	p := profile(t, "vendor-bibs", nil)
-	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
-	require.NoError(t, err)
-	var file bytes.Buffer
-	_, err = seed.WriteMARC(&file, templates, 400)
-	require.NoError(t, err)
+	file := seededFile(t, 400)
 
 	const imports = 4
 	runs := make([]run, imports)
@@ -673,7 +669,7 @@ func TestConcurrentImportsOfOneFileCreateEachRecordOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i] = importReader(t, db, p, bytes.NewReader(file.Bytes()), false)
+			runs[i] = importReader(t, db, p, bytes.NewReader(file), false)
 		}()
 	}
 	wg.Wait()

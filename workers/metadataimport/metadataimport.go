@@ -126,9 +126,9 @@ type target struct {
 	stored   []catalog.Key // its rows in record_keys, as loaded
 }
 
-// Process imports the chunk's records: one read of the staged records, one
-// lookup of every match key, one read of the candidates, the decisions in
-// memory, then bulk writes (COPY for new records, keys and versions; one
+// Process imports the chunk's records: one read of the staged records, a
+// lookup and a read of the candidates per match method (see match), the
+// decisions in memory, then bulk writes (COPY for new records, keys and versions; one
 // UPDATE for changed records). Everything is in the chunk's transaction.
 //
 // The candidates are read without locks: the UPDATE of a merged or overlaid

@@ -142,14 +142,11 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 		return err
 	}
 	dryRun, _ := job.Params["dry_run"].(bool)
-	// One decoder for the chunk's records, staged and in the catalog.
+	// The catalog's records (UTF-8) decode with their own decoder.
 	dec := &marc.Decoder{}
-	items, err := readStaged(ctx, tx, job.ID, c, p, dec)
+	items, err := readStaged(ctx, tx, job.ID, c, p)
 	if err != nil {
 		return err
-	}
-	if len(items) != c.Records {
-		return fmt.Errorf("chunk %d: %d of its %d records staged: %w", c.Seq, len(items), c.Records, errors.Join(ErrStagingLost, asynq.SkipRetry))
 	}
 	locked := false
 	for attempt := 1; ; attempt++ {
@@ -193,24 +190,23 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 }
 
 // readStaged reads the chunk's staged group and decodes its records with
-// the encoding they were staged in. No group is no item (Process reports
-// the records lost); a group that does not hold the chunk's records is
-// lost too.
-func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile, _ *marc.Decoder) ([]*item, error) {
+// the encoding they were staged in. A missing group, or one that does not
+// hold the chunk's records, is ErrStagingLost.
+func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile) ([]*item, error) {
 	var count int
 	var raw, notes []byte
 	var encoding string
 	err := tx.QueryRow(ctx, `SELECT s.records, s.raw, s.notes, f.raw_encoding
 		FROM import_staging s JOIN import_files f USING (job_id)
 		WHERE s.job_id = $1 AND s.first_ord = $2`, jobID, c.Lo).Scan(&count, &raw, &notes, &encoding)
+	lost := func(err error) error {
+		return fmt.Errorf("chunk %d: %w: %w", c.Seq, err, errors.Join(ErrStagingLost, asynq.SkipRetry))
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return nil, lost(fmt.Errorf("0 of its %d records staged", c.Records))
 	}
 	if err != nil {
 		return nil, err
-	}
-	lost := func(err error) error {
-		return fmt.Errorf("chunk %d: %w: %w", c.Seq, err, errors.Join(ErrStagingLost, asynq.SkipRetry))
 	}
 	if count != c.Records || c.Hi != c.Lo+int64(count)-1 {
 		return nil, lost(fmt.Errorf("staged group of %d records", count))

@@ -58,11 +58,12 @@ func BenchmarkStage(b *testing.B) {
 		require.NoError(b, err)
 		for _, first := range firsts {
 			var n int
+			var codec string
 			var raw, notes []byte
-			require.NoError(b, db.Pool.QueryRow(ctx, `SELECT records, raw, notes FROM import_staging WHERE job_id = $1 AND first_ord = $2`,
-				jobID, first).Scan(&n, &raw, &notes))
+			require.NoError(b, db.Pool.QueryRow(ctx, `SELECT records, coalesce(codec, ''), raw, notes FROM import_staging WHERE job_id = $1 AND first_ord = $2`,
+				jobID, first).Scan(&n, &codec, &raw, &notes))
 			d0 := cpuTime()
-			recs, err := staging.Split(first, n, raw, notes)
+			recs, err := staging.Split(first, n, codec, raw, notes)
 			require.NoError(b, err)
 			dec, err := marc.NewDecoder(nil)
 			require.NoError(b, err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/bindery/bindery/pkg/marc"
 )
 
@@ -89,6 +91,8 @@ func (s *source) Next() bool {
 	if n == 0 {
 		return false
 	}
+	raw := s.raw
+	s.raw = nil   // compressed on another goroutine while the next group is read
 	var notes any // NULL when there are none
 	if len(s.notes) > 0 {
 		b, err := json.Marshal(s.notes)
@@ -98,7 +102,7 @@ func (s *source) Next() bool {
 		}
 		notes = b
 	}
-	s.row = []any{s.jobID, first, int32(n), s.raw, notes}
+	s.row = []any{s.jobID, first, int32(n), raw, notes, codecS2}
 	return true
 }
 
@@ -122,8 +126,62 @@ func (s *source) add(st staged) {
 	}
 }
 
-func (s *source) Values() ([]any, error) { return s.row, nil }
-func (s *source) Err() error             { return s.err }
+// codecS2 is import_staging.codec for a group compressed with S2 (see
+// migration 0017: PostgreSQL's cost is per byte stored, so the server
+// compresses).
+const codecS2 = "s2"
+
+// compressing is the COPY source Stage uses: the groups of src, read on
+// one goroutine and S2-compressed on up to workers others, in order, while
+// COPY sends the previous ones.
+type compressing struct {
+	order chan chan []any // each group's row, in file order, once compressed
+	stop  chan struct{}
+	src   *source
+	row   []any
+}
+
+func compressAhead(src *source, workers int) *compressing {
+	c := &compressing{order: make(chan chan []any, workers), stop: make(chan struct{}), src: src}
+	go func() {
+		defer close(c.order)
+		for src.Next() {
+			row := src.row
+			done := make(chan []any, 1)
+			select {
+			case c.order <- done:
+			case <-c.stop:
+				return
+			}
+			go func() {
+				row[3] = s2.Encode(nil, row[3].([]byte))
+				done <- row
+			}()
+		}
+	}()
+	return c
+}
+
+func (c *compressing) Next() bool {
+	done, ok := <-c.order
+	if !ok {
+		return false
+	}
+	c.row = <-done
+	return true
+}
+
+func (c *compressing) Values() ([]any, error) { return c.row, nil }
+
+// Err is the source's error; read after Next said false.
+func (c *compressing) Err() error { return c.src.err }
+
+// close stops reading ahead (COPY may end before the source does).
+func (c *compressing) close() {
+	close(c.stop)
+	for range c.order { // let the reader finish its group
+	}
+}
 
 // Record is one ordinal of a staged group: a record to decode (Raw, to be
 // given to a marc.Decoder's UnmarshalRaw), or why there is none (Error).
@@ -136,10 +194,21 @@ type Record struct {
 	Warnings []string
 }
 
-// Split cuts a group's row (raw and notes as stored) into its records,
-// from first on, count of them. An error is a row that does not hold
-// count records: the caller should treat the group as lost.
-func Split(first int64, count int, raw, notes []byte) ([]Record, error) {
+// Split cuts a group's row (codec, raw and notes as stored; codec "" for
+// none) into its records, from first on, count of them. An error is a row
+// that does not hold count records: the caller should treat the group as
+// lost.
+func Split(first int64, count int, codec string, raw, notes []byte) ([]Record, error) {
+	switch codec {
+	case "":
+	case codecS2:
+		var err error
+		if raw, err = s2.Decode(nil, raw); err != nil {
+			return nil, fmt.Errorf("staged group %d: %w", first, err)
+		}
+	default:
+		return nil, fmt.Errorf("staged group %d: unknown codec %q", first, codec)
+	}
 	var ns []note
 	if len(notes) > 0 {
 		if err := json.Unmarshal(notes, &ns); err != nil {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,8 +77,10 @@ func Stage(ctx context.Context, tx pgx.Tx, jobID int64, r io.Reader, p *config.I
 		}
 		src.next = binaryRecords(rd)
 	}
+	rows := compressAhead(src, runtime.GOMAXPROCS(0))
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"import_staging"},
-		[]string{"job_id", "first_ord", "records", "raw", "notes"}, src)
+		[]string{"job_id", "first_ord", "records", "raw", "notes", "codec"}, rows)
+	rows.close()
 	if src.err != nil {
 		return res, src.err
 	}

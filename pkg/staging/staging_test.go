@@ -52,18 +52,19 @@ func unstage(t *testing.T, db *testenv.Database, jobID int64, size int) []string
 	require.NoError(t, err)
 	dec, err := marc.NewDecoder(&marc.BinaryReaderOptions{Encoding: enc})
 	require.NoError(t, err)
-	rows, err := db.Pool.Query(ctx, `SELECT first_ord, records, raw, notes FROM import_staging WHERE job_id = $1 ORDER BY first_ord`, jobID)
+	rows, err := db.Pool.Query(ctx, `SELECT first_ord, records, coalesce(codec, ''), raw, notes FROM import_staging WHERE job_id = $1 ORDER BY first_ord`, jobID)
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var first int64
 		var n int
+		var codec string
 		var raw, notes []byte
-		require.NoError(t, rows.Scan(&first, &n, &raw, &notes))
+		require.NoError(t, rows.Scan(&first, &n, &codec, &raw, &notes))
 		require.Equal(t, int64(len(out)+1), first, "groups follow each other")
 		require.True(t, n == size || n < size && !rows.Next(), "only the last group is short")
-		recs, err := staging.Split(first, n, raw, notes)
+		recs, err := staging.Split(first, n, codec, raw, notes)
 		require.NoError(t, err)
 		for _, r := range recs {
 			if r.Error != "" {
@@ -177,12 +178,16 @@ func TestStageBrokenUpload(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	ctx := context.Background()
 	p := &config.ImportProfile{ID: "p"}
+	clean, err := os.ReadFile("../../testdata/marc/lul_fre_100.mrc")
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		in   io.Reader
 		want error
 	}{
 		{strings.NewReader(" \n "), staging.ErrEmpty},
 		{io.MultiReader(strings.NewReader("00026    a2200025   4500\x1e\x1d"), failing{}), staging.ErrRead},
+		// Broken after many groups, with groups still being compressed.
+		{io.MultiReader(bytes.NewReader(bytes.Repeat(clean, 10)), failing{}), staging.ErrRead},
 	} {
 		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 			_, err := staging.Stage(ctx, tx, 1, tc.in, p, 10)
@@ -190,6 +195,34 @@ func TestStageBrokenUpload(t *testing.T) {
 		})
 		require.ErrorIs(t, err, tc.want)
 	}
+}
+
+// TestStagedCompressed: the server stores groups S2-compressed (codec
+// s2, migration 0017); rows staged before (no codec) still read, and a
+// group that does not decompress is an error (the job treats it as lost).
+func TestStagedCompressed(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	data, err := os.ReadFile("../../testdata/marc/lul_fre_100.mrc")
+	require.NoError(t, err)
+	jobID, _ := stage(t, db, data, "auto", 100)
+	var codec string
+	var raw []byte
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT codec, raw FROM import_staging WHERE job_id = $1`, jobID).Scan(&codec, &raw))
+	require.Equal(t, "s2", codec)
+	require.Less(t, len(raw), len(data)*3/4, "compressed")
+
+	plain, err := staging.Split(1, 100, "", data, nil)
+	require.NoError(t, err)
+	packed, err := staging.Split(1, 100, codec, raw, nil)
+	require.NoError(t, err)
+	require.Equal(t, plain, packed)
+
+	_, err = staging.Split(1, 100, codec, raw[:len(raw)/2], nil)
+	require.ErrorContains(t, err, "staged group 1")
+	_, err = staging.Split(1, 100, "zip", raw, nil)
+	require.ErrorContains(t, err, `unknown codec "zip"`)
 }
 
 type failing struct{}

@@ -195,10 +195,10 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *config.ImportProfile) ([]*item, error) {
 	var count int
 	var raw, notes []byte
-	var encoding string
-	err := tx.QueryRow(ctx, `SELECT s.records, s.raw, s.notes, f.raw_encoding
+	var codec, encoding string
+	err := tx.QueryRow(ctx, `SELECT s.records, coalesce(s.codec, ''), s.raw, s.notes, f.raw_encoding
 		FROM import_staging s JOIN import_files f USING (job_id)
-		WHERE s.job_id = $1 AND s.first_ord = $2`, jobID, c.Lo).Scan(&count, &raw, &notes, &encoding)
+		WHERE s.job_id = $1 AND s.first_ord = $2`, jobID, c.Lo).Scan(&count, &codec, &raw, &notes, &encoding)
 	lost := func(err error) error {
 		return fmt.Errorf("chunk %d: %w: %w", c.Seq, err, errors.Join(ErrStagingLost, asynq.SkipRetry))
 	}
@@ -211,7 +211,7 @@ func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *co
 	if count != c.Records || c.Hi != c.Lo+int64(count)-1 {
 		return nil, lost(fmt.Errorf("staged group of %d records", count))
 	}
-	staged, err := staging.Split(c.Lo, count, raw, notes)
+	staged, err := staging.Split(c.Lo, count, codec, raw, notes)
 	if err != nil {
 		return nil, lost(err)
 	}

@@ -144,10 +144,11 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 			// A tombstone, not a DELETE: publishing must see the deletion
 			// (its deletes file), and the record id is never reused. Its
 			// match keys go, so no import matches it again.
-			if _, err := tx.Exec(ctx, `UPDATE records SET deleted = true, updated_at = now(), job_id = $2 WHERE id = $1`, r.id, job.ID); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE records SET deleted = true, updated_at = now(), job_id = $2, change_xid = pg_current_xact_id()
+				WHERE id = $1`, r.id, job.ID); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = $1`, r.id); err != nil {
+			if err := deleteKeys(ctx, tx, job.Institution, r.id, r.current); err != nil {
 				return err
 			}
 			res.Count(Deleted, 1)
@@ -178,11 +179,12 @@ func restore(ctx context.Context, tx pgx.Tx, job *jobs.Job, id int64, recordType
 		id, version, job.ID, current); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE records SET marc = $2, title = $3, version = version + 1, updated_at = now(), job_id = $4
+	if _, err := tx.Exec(ctx, `UPDATE records SET marc = $2, title = $3, version = version + 1, updated_at = now(), job_id = $4,
+			change_xid = pg_current_xact_id()
 		WHERE id = $1`, id, before, title, job.ID); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = $1`, id); err != nil {
+	if err := deleteKeys(ctx, tx, job.Institution, id, current); err != nil {
 		return err
 	}
 	for _, k := range catalog.Keys(rec) {
@@ -192,6 +194,25 @@ func restore(ctx context.Context, tx pgx.Tx, job *jobs.Job, id int64, recordType
 		}
 	}
 	return nil
+}
+
+// deleteKeys deletes the record_keys rows of the record whose stored MARC
+// is current: the keys of that MARC (migration 0018: record_keys has no
+// index on record_id), or, for a record that does not decode (written by
+// hand), its rows found the slow way.
+func deleteKeys(ctx context.Context, tx pgx.Tx, institution string, id int64, current []byte) error {
+	rec, err := marc.Unmarshal(current)
+	if err != nil {
+		_, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = $1`, id)
+		return err
+	}
+	var kinds, values []string
+	for _, k := range catalog.Keys(rec) {
+		kinds, values = append(kinds, k.Kind), append(values, k.Value)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($2::text[], $3::text[]) AS d(kind, value)
+		WHERE k.institution = $4 AND k.kind = d.kind AND k.value = d.value AND k.record_id = $1`, id, kinds, values, institution)
+	return err
 }
 
 // revertedBy is the first other revert of the import x that ended in one of

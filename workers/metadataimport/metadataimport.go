@@ -123,7 +123,31 @@ type target struct {
 	rec      *marc.Record
 	marc     []byte // current
 	keys     []catalog.Key
-	stored   []catalog.Key // its rows in record_keys, as loaded
+	stored   []catalog.Key // its rows in record_keys: the keys of origMarc (see storedKeys)
+}
+
+// storedKeys are the record's rows in record_keys: the keys of its MARC as
+// loaded (migration 0018), or, for a catalog record that does not decode
+// (written by hand), the rows themselves, found the slow way.
+func (t *target) storedKeys(ctx context.Context, tx pgx.Tx) ([]catalog.Key, error) {
+	if t.stored != nil {
+		return t.stored, nil
+	}
+	t.stored = []catalog.Key{}
+	if rec, err := marc.Unmarshal(t.origMarc); err == nil {
+		t.stored = append(t.stored, catalog.Keys(rec)...)
+		return t.stored, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT kind, value FROM record_keys WHERE record_id = $1`, t.id)
+	if err != nil {
+		return nil, fmt.Errorf("keys of catalog record %d: %w", t.id, err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[catalog.Key])
+	if err != nil {
+		return nil, fmt.Errorf("keys of catalog record %d: %w", t.id, err)
+	}
+	t.stored = append(t.stored, keys...)
+	return t.stored, nil
 }
 
 // Process imports the chunk's records: one read of the staged records, a
@@ -373,7 +397,7 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 				it.reject(fmt.Sprintf("cannot merge: the catalog record %d is unreadable: %v", t.id, err))
 				return
 			}
-			t.rec = existing
+			t.rec, t.stored = existing, catalog.Keys(existing)
 		}
 		merged := catalog.Merge(t.rec, it.rec, p.Merge)
 		raw, err := marc.Marshal(merged)

@@ -132,9 +132,7 @@ func lookup(ctx context.Context, tx pgx.Tx, institution, recordType string, kind
 }
 
 // loadCandidates reads the live records of recordType among ids into
-// targets, with their stored match keys (so a merge or overlay rewrites
-// only the keys that change: usually none, a reload keeps its numbers).
-// With lock it reads them FOR UPDATE, in id order so concurrent chunks
+// targets. With lock it reads them FOR UPDATE, in id order so concurrent chunks
 // cannot deadlock.
 func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType string, ids []int64, lock bool, targets map[int64]*target) error {
 	if len(ids) == 0 {
@@ -152,7 +150,6 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 		return fmt.Errorf("read candidates: %w", err)
 	}
 	defer rows.Close()
-	var loaded []int64
 	for rows.Next() {
 		t := &target{}
 		if err := rows.Scan(&t.id, &t.origMarc, &t.version); err != nil {
@@ -160,7 +157,6 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 		}
 		t.marc = t.origMarc
 		targets[t.id] = t
-		loaded = append(loaded, t.id)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -170,25 +166,7 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 			targets[id] = nil // known, not a candidate
 		}
 	}
-	if len(loaded) == 0 {
-		return nil
-	}
-	rows, err = tx.Query(ctx, `SELECT record_id, kind, value FROM record_keys WHERE record_id = ANY($1)`, loaded)
-	if err != nil {
-		return fmt.Errorf("candidates' keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var k catalog.Key
-		if err := rows.Scan(&id, &k.Kind, &k.Value); err != nil {
-			return err
-		}
-		if t := targets[id]; t != nil {
-			t.stored = append(t.stored, k)
-		}
-	}
-	return rows.Err()
+	return nil
 }
 
 // write stores the chunk's effect under a savepoint: new records (with ids
@@ -275,7 +253,10 @@ type keyRow struct {
 
 // writeKeys inserts the keys of new records (claiming those of the
 // profile's match methods that no live record holds) and the keys that
-// changed records gained, and deletes those they lost.
+// changed records gained, and deletes those they lost: a record's key rows
+// are the keys of its stored MARC (migration 0018), so a merge or overlay
+// rewrites only the keys that change (usually none: a reload keeps its
+// numbers).
 func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportProfile, news, changed []*target, m *matches) error {
 	var rows []keyRow
 	claimed := map[catalog.Key]bool{}
@@ -294,12 +275,16 @@ func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.Imp
 	var delIDs []int64
 	var delKinds, delValues []string
 	for _, t := range changed {
+		stored, err := t.storedKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, k := range t.keys {
-			if !slices.Contains(t.stored, k) {
+			if !slices.Contains(stored, k) {
 				rows = append(rows, keyRow{id: t.id, k: k})
 			}
 		}
-		for _, k := range t.stored {
+		for _, k := range stored {
 			if !slices.Contains(t.keys, k) {
 				delIDs, delKinds, delValues = append(delIDs, t.id), append(delKinds, k.Kind), append(delValues, k.Value)
 			}
@@ -307,7 +292,7 @@ func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.Imp
 	}
 	if len(delIDs) > 0 {
 		_, err := tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($1::bigint[], $2::text[], $3::text[]) AS d(id, kind, value)
-			WHERE k.record_id = d.id AND k.kind = d.kind AND k.value = d.value`, delIDs, delKinds, delValues)
+			WHERE k.institution = $4 AND k.kind = d.kind AND k.value = d.value AND k.record_id = d.id`, delIDs, delKinds, delValues, institution)
 		if err != nil {
 			return fmt.Errorf("update keys: %w", err)
 		}

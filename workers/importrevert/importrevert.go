@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bindery/bindery/pkg/catalog"
+	"github.com/bindery/bindery/pkg/changes"
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/marc"
 )
@@ -40,12 +41,17 @@ func target(job *jobs.Job) int64 {
 	return n
 }
 
-// affected selects the records the target import created or changed.
-const affected = `SELECT id AS key FROM records WHERE created_by_job = $1 AND institution = $2 AND NOT deleted
-	UNION SELECT v.record_id FROM record_versions v JOIN records r ON r.id = v.record_id
-	WHERE v.job_id = $1 AND r.institution = $2`
+// affected selects the records the target import created (still live) or
+// changed, with the import's chunk that kept them (pkg/changes: a record is
+// in one chunk of a job at most).
+const affected = `SELECT c.chunk_seq, a.id FROM import_changes c, unnest(c.created) AS a(id), records r
+	WHERE c.job_id = $1 AND r.id = a.id AND r.institution = $2 AND NOT r.deleted
+	UNION ALL
+	SELECT c.chunk_seq, a.id FROM import_changes c, unnest(c.changed) AS a(id), records r
+	WHERE c.job_id = $1 AND r.id = a.id AND r.institution = $2`
 
-// Plan checks the import can be reverted as a whole and plans its records.
+// Plan checks the import can be reverted as a whole and plans one chunk per
+// chunk of the import that created or changed a record.
 func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) error {
 	x := target(job)
 	var typ, inst string
@@ -72,8 +78,8 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 		}
 		return alreadyReverted(x, by)
 	}
-	rows, err := tx.Query(ctx, `SELECT r.id, coalesce(r.job_id, 0) FROM records r WHERE r.id IN (`+affected+`)
-		AND r.job_id IS DISTINCT FROM $1 ORDER BY r.id LIMIT 21`, x, job.Institution)
+	rows, err := tx.Query(ctx, `SELECT r.id, coalesce(r.job_id, 0) FROM (`+affected+`) a JOIN records r ON r.id = a.id
+		WHERE r.job_id IS DISTINCT FROM $1 ORDER BY r.id LIMIT 21`, x, job.Institution)
 	if err != nil {
 		return err
 	}
@@ -103,30 +109,48 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 	if !some {
 		return nothingLeft(ctx, tx, job, x)
 	}
-	return jobs.PlanRanges(ctx, tx, job.ID, chunkSize, affected, x, job.Institution)
+	return jobs.PlanChunks(ctx, tx, job.ID, `SELECT chunk_seq::bigint AS lo, chunk_seq::bigint AS hi, count(*)::int AS records
+		FROM (`+affected+`) a GROUP BY chunk_seq`, x, job.Institution)
 }
 
-// Process deletes or restores the chunk's records, re-checking each one.
+// Process deletes or restores the records of one chunk of the import (the
+// chunk's lo key is the import's chunk), re-checking each one.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
 	x := target(job)
-	rows, err := tx.Query(ctx, `SELECT r.id, r.record_type, coalesce(r.job_id, 0), coalesce(r.created_by_job = $1, false), r.version, r.marc,
-			(SELECT v.marc FROM record_versions v WHERE v.record_id = r.id AND v.job_id = $1 ORDER BY v.version LIMIT 1)
-		FROM records r WHERE r.id BETWEEN $2 AND $3 AND r.institution = $4 AND r.id IN (`+strings.ReplaceAll(affected, "$2", "$4")+`)
-		ORDER BY r.id FOR UPDATE OF r`, x, c.Lo, c.Hi, job.Institution)
+	kept, err := changes.Read(ctx, tx, x, int(c.Lo))
+	if err != nil {
+		return err
+	}
+	if len(kept) == 0 {
+		return fmt.Errorf("job %d kept no changes of its chunk %d", x, c.Lo)
+	}
+	created := map[int64]bool{}
+	before := map[int64][]byte{}
+	var ids []int64
+	for _, id := range kept[0].Created {
+		created[id] = true
+		ids = append(ids, id)
+	}
+	for _, v := range kept[0].Changed {
+		before[v.RecordID] = v.MARC
+		ids = append(ids, v.RecordID)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, record_type, coalesce(job_id, 0), version, marc, deleted
+		FROM records WHERE id = ANY($1) AND institution = $2 ORDER BY id FOR UPDATE`, ids, job.Institution)
 	if err != nil {
 		return err
 	}
 	type rec struct {
-		id              int64
-		recordType      string
-		lastJob         int64
-		created         bool
-		version         int
-		current, before []byte
+		id         int64
+		recordType string
+		lastJob    int64
+		version    int
+		current    []byte
+		deleted    bool
 	}
 	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rec, error) {
 		var x rec
-		return x, r.Scan(&x.id, &x.recordType, &x.lastJob, &x.created, &x.version, &x.current, &x.before)
+		return x, r.Scan(&x.id, &x.recordType, &x.lastJob, &x.version, &x.current, &x.deleted)
 	})
 	if err != nil {
 		return err
@@ -137,10 +161,13 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 		}
 		id := fmt.Sprint(r.id)
 		switch {
+		case created[r.id] && r.deleted:
+			// Deleted since (not by this revert's other chunks: a record is
+			// in one chunk): nothing to undo.
 		case r.lastJob != x:
 			res.Count(Refused, 1)
 			res.Report(id, jobs.OutcomeError, fmt.Sprintf("changed by job %d since; not reverted", r.lastJob))
-		case r.created:
+		case created[r.id]:
 			// A tombstone, not a DELETE: publishing must see the deletion
 			// (its deletes file), and the record id is never reused. Its
 			// match keys go, so no import matches it again.
@@ -154,7 +181,7 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 			res.Count(Deleted, 1)
 			res.Report(id, jobs.OutcomeSuccess, fmt.Sprintf("deleted (created by job %d)", x))
 		default:
-			if err := restore(ctx, tx, job, r.id, r.recordType, r.version, r.current, r.before); err != nil {
+			if err := restore(ctx, tx, job, r.id, r.recordType, r.version, r.current, before[r.id]); err != nil {
 				return fmt.Errorf("record %d: %w", r.id, err)
 			}
 			res.Count(Restored, 1)

@@ -4,7 +4,7 @@
 // records by the import profile's match methods in turn, and then imported
 // as a new record, merged into or overlaid on its single match, skipped, or
 // rejected with the reason. Every record a job changes keeps its previous
-// version in record_versions.
+// version, in the job's import_changes (pkg/changes).
 package metadataimport
 
 import (
@@ -119,7 +119,8 @@ type target struct {
 	isNew    bool
 	changed  bool
 	version  int    // as loaded
-	origMarc []byte // as loaded, for record_versions
+	lastJob  int64  // the job that last changed it, as loaded (records.job_id)
+	origMarc []byte // as loaded, the version a merge or overlay replaces
 	rec      *marc.Record
 	marc     []byte // current
 	keys     []catalog.Key
@@ -152,8 +153,9 @@ func (t *target) storedKeys(ctx context.Context, tx pgx.Tx) ([]catalog.Key, erro
 
 // Process imports the chunk's records: one read of the staged records, a
 // lookup and a read of the candidates per match method (see match), the
-// decisions in memory, then bulk writes (COPY for new records, keys and versions; one
-// UPDATE for changed records). Everything is in the chunk's transaction.
+// decisions in memory, then bulk writes (COPY for new records and keys, one
+// UPDATE for changed records, one row of what the chunk changed).
+// Everything is in the chunk's transaction.
 //
 // The candidates are read without locks: the UPDATE of a merged or overlaid
 // record names the version it was decided on, and if another transaction
@@ -192,7 +194,7 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 		if dryRun {
 			break
 		}
-		err = write(ctx, tx, job, p, items, m)
+		err = write(ctx, tx, job, c.Seq, p, items, m)
 		switch {
 		case err == nil:
 		case errors.Is(err, errChanged) && !locked:

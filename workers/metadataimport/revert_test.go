@@ -1,6 +1,7 @@
 package metadataimport_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
+	"github.com/bindery/bindery/pkg/marc"
+	"github.com/bindery/bindery/pkg/migrate"
+	"github.com/bindery/bindery/pkg/seed"
 	"github.com/bindery/bindery/pkg/testenv"
 	"github.com/bindery/bindery/workers/importrevert"
 )
@@ -109,4 +113,89 @@ func TestRevertRefusesWhatItCannotUndo(t *testing.T) {
 	var nothing *jobs.NothingToDo
 	require.ErrorAs(t, err, &nothing)
 	require.Equal(t, fmt.Sprintf("nothing to revert: job %d created or changed no record", again.jobID), nothing.Reason)
+}
+
+// TestRevertOfRecordsChangedTwice: records one import changes in two of its
+// chunks keep one version, the one from before the import; records it
+// creates in one chunk and merges into in a later one are deleted. The
+// revert gives back the catalog as it was.
+func TestRevertOfRecordsChangedTwice(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	file := func(from, n int64, templates []*marc.Record) []byte { // records from..from+n-1 of a seeded file
+		var buf bytes.Buffer
+		_, err := seed.WriteMARC(&buf, templates, from+n-1)
+		require.NoError(t, err)
+		recs := bytes.SplitAfter(buf.Bytes(), []byte{0x1D})
+		return bytes.Join(recs[from-1:from-1+n], nil)
+	}
+	p := profile(t, "vendor-bibs", nil)
+	pre := importReader(t, db, p, bytes.NewReader(file(1, 50, templates[:100])), false)
+	require.Equal(t, int64(50), pre.counters["imported"])
+	before := snapshot(t, db)
+
+	// Chunks of 100: [1-50 merged, 51-100 new], [101-150 new, 1-50 merged
+	// again], [51-100 merged into the records the first chunk created]; the
+	// second round's content differs from the first's.
+	again := file(1, 100, templates[200:300])
+	r := importReader(t, db, p, bytes.NewReader(append(file(1, 150, templates[100:200]), again...)), false)
+	require.Equal(t, map[string]int64{"records_in_file": 250, "imported": 100, "merged": 150}, r.counters)
+	kept := versions(t, db, r.jobID)
+	require.Len(t, kept, 50, "one version each, of the 50 records that were there before")
+	for _, v := range kept {
+		require.Equal(t, 1, v.Version)
+	}
+	require.EqualValues(t, 150, count(t, db, `SELECT count(*) FROM records WHERE job_id = $1`, r.jobID))
+
+	got, err := revert(t, db, r.jobID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{importrevert.Deleted: 100, importrevert.Restored: 50}, got)
+	require.Equal(t, before, snapshot(t, db), "the catalog as before the import")
+	requireKeysOfRecords(t, db)
+}
+
+// TestRevertOfAnImportMadeBeforeImportChanges: migration 0019 carries the
+// imports made before it (versions in record_versions, created records by
+// records.created_by_job) into import_changes, so they can be reverted.
+func TestRevertOfAnImportMadeBeforeImportChanges(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	p := profile(t, "vendor-bibs", nil)
+	importFile(t, db, p, "jazz_1k.mrc", false)
+	before := snapshot(t, db)
+	second := importFile(t, db, p, "jazz_1k.mrc", false)
+	third := importFile(t, db, p, "lul_fre_100.mrc", false)
+	require.Equal(t, int64(1000), second.counters["merged"])
+	require.Equal(t, int64(100), third.counters["imported"])
+
+	// As the imports before 0019 kept them: a version row per merge.
+	for _, x := range []int64{second.jobID, third.jobID} {
+		for _, v := range versions(t, db, x) {
+			_, err := db.Pool.Exec(ctx, `INSERT INTO record_versions (record_id, version, job_id, marc) VALUES ($1, $2, $3, $4)`,
+				v.RecordID, v.Version, x, v.MARC)
+			require.NoError(t, err)
+		}
+	}
+	_, err := migrate.Down(ctx, db.Pool, 1)
+	require.ErrorContains(t, err, "rolling back would lose them", "refused while compressed versions are kept")
+	_, err = db.Pool.Exec(ctx, `DELETE FROM import_changes WHERE codec IS NOT NULL`)
+	require.NoError(t, err)
+	_, err = migrate.Down(ctx, db.Pool, 1)
+	require.NoError(t, err)
+	require.Zero(t, count(t, db, `SELECT count(*) FROM pg_tables WHERE tablename = 'import_changes'`))
+	_, err = migrate.Up(ctx, db.Pool)
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, count(t, db, versionsKept), "the merges' versions, carried over")
+	require.EqualValues(t, 1100, count(t, db, `SELECT coalesce(sum(cardinality(created)), 0) FROM import_changes`), "the records the first and third imports created")
+
+	got, err := revert(t, db, third.jobID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{importrevert.Deleted: 100}, got)
+	got, err = revert(t, db, second.jobID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{importrevert.Restored: 1000}, got)
+	require.Equal(t, before, snapshot(t, db))
 }

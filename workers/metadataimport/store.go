@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bindery/bindery/pkg/catalog"
+	"github.com/bindery/bindery/pkg/changes"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
 )
@@ -140,7 +141,7 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	q := `SELECT id, marc, version FROM records
+	q := `SELECT id, marc, version, coalesce(job_id, 0) FROM records
 		WHERE id = ANY($1) AND institution = $2 AND record_type = $3 AND NOT deleted ORDER BY id`
 	if lock {
 		q += ` FOR UPDATE`
@@ -152,7 +153,7 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 	defer rows.Close()
 	for rows.Next() {
 		t := &target{}
-		if err := rows.Scan(&t.id, &t.origMarc, &t.version); err != nil {
+		if err := rows.Scan(&t.id, &t.origMarc, &t.version, &t.lastJob); err != nil {
 			return err
 		}
 		t.marc = t.origMarc
@@ -170,8 +171,9 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 }
 
 // write stores the chunk's effect under a savepoint: new records (with ids
-// from the sequence) and their keys, the changed records, their previous
-// versions and changed keys. It returns errRaced or errChanged, with the
+// from the sequence) and their keys, the changed records and their changed
+// keys, and what the chunk changed (pkg/changes: the ids it created, the
+// versions it replaced). It returns errRaced or errChanged, with the
 // savepoint rolled back, when the decisions must be made again.
 //
 // Races to create a record: a new record's match keys (of the profile's
@@ -187,7 +189,7 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 // record_keys would make 001 unique per institution, which catalogs do not
 // promise (import_new on multiple matches, profiles that do not match on
 // 001).
-func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, items []*item, m *matches) error {
+func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, seq int, p *config.ImportProfile, items []*item, m *matches) error {
 	var news, changed []*target
 	seen := map[*target]bool{}
 	for _, it := range items {
@@ -216,7 +218,10 @@ func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfil
 		if err := updateChanged(ctx, tx, job, p, changed); err != nil {
 			return err
 		}
-		return insertNew(ctx, tx, job, p, news)
+		if err := insertNew(ctx, tx, job, p, news); err != nil {
+			return err
+		}
+		return keepChanges(ctx, tx, job, seq, news, changed)
 	})
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "record_keys_claim" {
@@ -312,8 +317,7 @@ func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.Imp
 }
 
 // updateChanged writes the merged and overlaid records, each only if it is
-// still the version the chunk read (errChanged otherwise), and keeps the
-// versions they replace.
+// still the version the chunk read (errChanged otherwise).
 func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, changed []*target) error {
 	if len(changed) == 0 {
 		return nil
@@ -337,15 +341,27 @@ func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.Impo
 	if tag.RowsAffected() != int64(len(changed)) {
 		return errChanged
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"record_versions"}, []string{"record_id", "version", "job_id", "marc"},
-		pgx.CopyFromSlice(len(changed), func(i int) ([]any, error) {
-			t := changed[i]
-			return []any{t.id, t.version, job.ID, t.origMarc}, nil
-		}))
-	if err != nil {
-		return fmt.Errorf("keep previous versions: %w", err)
-	}
 	return nil
+}
+
+// keepChanges keeps, for Revert Import, the records the chunk created and
+// the versions it replaced: those of records its job had not changed yet
+// (an earlier chunk of the job that changed or created one kept what
+// came before).
+func keepChanges(ctx context.Context, tx pgx.Tx, job *jobs.Job, seq int, news, changed []*target) error {
+	c := &changes.Chunk{JobID: job.ID, Seq: seq}
+	for _, t := range news {
+		c.Created = append(c.Created, t.id)
+	}
+	for _, t := range changed {
+		if t.lastJob != job.ID {
+			c.Changed = append(c.Changed, changes.Version{RecordID: t.id, Version: t.version, MARC: t.origMarc})
+		}
+	}
+	if c.Empty() {
+		return nil
+	}
+	return changes.Write(ctx, tx, c)
 }
 
 func insertNew(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportProfile, news []*target) error {

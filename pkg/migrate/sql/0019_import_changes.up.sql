@@ -25,7 +25,13 @@ CREATE TABLE import_changes (
     changed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, chunk_seq)
 );
-ALTER TABLE import_changes ALTER COLUMN marc SET STORAGE EXTERNAL;
+ALTER TABLE import_changes ALTER COLUMN marc SET STORAGE EXTERNAL,
+    -- A chunk's id arrays (~4 KB) are compressed too: lz4, not the default
+    -- pglz, which cost ~1.5% of an import's database CPU.
+    ALTER COLUMN created SET COMPRESSION lz4,
+    ALTER COLUMN changed SET COMPRESSION lz4,
+    ALTER COLUMN versions SET COMPRESSION lz4,
+    ALTER COLUMN lengths SET COMPRESSION lz4;
 
 -- The imports made before: their created records and their first versions,
 -- 1,000 records to a row, so they can still be reverted. Their rows in

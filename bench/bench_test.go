@@ -336,6 +336,29 @@ func procCPU(pid int) (time.Duration, bool) {
 	return time.Duration(u+s) * 10 * time.Millisecond, true // USER_HZ is 100 on Linux
 }
 
+// walLSN is the cluster's current WAL position: the difference of two is
+// the WAL written in between, by everything on the cluster (a quiet
+// machine's is the benchmark's). pg_stat_wal would count full-page images
+// too, but backends report to it up to seconds late.
+func (m *meter) walLSN(b *testing.B) string {
+	b.Helper()
+	var lsn string
+	if err := m.pool.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		b.Fatal(err)
+	}
+	return lsn
+}
+
+// walSince is the WAL written since lsn, in MB.
+func (m *meter) walSince(b *testing.B, lsn string) float64 {
+	b.Helper()
+	var n float64
+	if err := m.pool.QueryRow(context.Background(), `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)`, lsn).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n / (1 << 20)
+}
+
 // backendCPU is the CPU of each client backend of the database.
 func (m *meter) backendCPU(b *testing.B) map[int]time.Duration {
 	b.Helper()

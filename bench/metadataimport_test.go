@@ -134,6 +134,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 		// CPU per process, so the machine's other work does not blur it:
 		// the database's backends, server, worker and CLI.
 		m := newMeter(b, db.Pool, rdb)
+		wal0 := m.walLSN(b)
 		backends0 := m.backendCPU(b)
 		server0, _ := procCPU(c.server.cmd.Process.Pid)
 		worker0, _ := procCPU(c.worker.cmd.Process.Pid)
@@ -144,6 +145,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 		}
 		server1, _ := procCPU(c.server.cmd.Process.Pid)
 		worker1, _ := procCPU(c.worker.cmd.Process.Pid)
+		importWAL := m.walSince(b, wal0)
 		importCPU := importPG + server1 - server0 + worker1 - worker0 + c.cliCPU
 		serverRSS, workerRSS := c.server.peakRSS(b), c.worker.peakRSS(b)
 		c.stop()
@@ -166,6 +168,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		wal0 = m.walLSN(b)
 		backends0 = m.backendCPU(b)
 		var ru0, ru1 syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -173,6 +176,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 		src := &recordSource{r: bufio.NewReaderSize(f, 1<<20)}
 		copied, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"records_limit"}, []string{"institution", "record_type", "marc"}, src)
 		limitDur := time.Since(t0)
+		limitWAL := m.walSince(b, wal0)
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		limitCPU := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 		for pid, t := range m.backendCPU(b) {
@@ -197,6 +201,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 			dur.Seconds(), job.Status, inServer.Seconds(), float64(records)/inServer.Seconds(), limitDur.Seconds())
 		fmt.Printf("  CPU (per process, not blurred by the machine's other work): import %.1fs (PostgreSQL %.1fs, server %.1fs, worker %.1fs, CLI %.1fs) | raw COPY %.1fs (PostgreSQL and client) | CPU ratio %.2f\n",
 			importCPU.Seconds(), importPG.Seconds(), (server1 - server0).Seconds(), (worker1 - worker0).Seconds(), c.cliCPU.Seconds(), limitCPU.Seconds(), limitCPU.Seconds()/importCPU.Seconds())
+		fmt.Printf("  WAL written (cluster-wide; on a quiet machine, this run's): import %.0f MB | raw COPY %.0f MB\n", importWAL, limitWAL)
 		b.ReportMetric(rate, "records/s")
 		b.ReportMetric(limit, "limit-records/s")
 		b.ReportMetric(rate/limit, "ratio")

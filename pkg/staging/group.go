@@ -140,6 +140,7 @@ type compressing struct {
 	stop  chan struct{}
 	src   *source
 	row   []any
+	err   error // the source's, once order is closed
 }
 
 // bufs recycles the groups' buffers (~1 MB each), raw and compressed: a
@@ -160,7 +161,15 @@ func compressAhead(src *source, workers int) *compressing {
 	c := &compressing{order: make(chan chan []any, workers), stop: make(chan struct{}), src: src}
 	go func() {
 		defer close(c.order)
-		for src.Next() {
+		for {
+			select { // stopped: read no more of the upload
+			case <-c.stop:
+				return
+			default:
+			}
+			if !src.Next() {
+				return
+			}
 			row := src.row
 			done := make(chan []any, 1)
 			select {
@@ -187,6 +196,7 @@ func (c *compressing) Next() bool {
 	}
 	done, ok := <-c.order
 	if !ok {
+		c.err = c.src.err // the reader is done with it
 		return false
 	}
 	c.row = <-done
@@ -195,8 +205,9 @@ func (c *compressing) Next() bool {
 
 func (c *compressing) Values() ([]any, error) { return c.row, nil }
 
-// Err is the source's error; read after Next said false.
-func (c *compressing) Err() error { return c.src.err }
+// Err is the source's error, once Next has said false (COPY asks after
+// every batch of rows, while the reader may still be at work).
+func (c *compressing) Err() error { return c.err }
 
 // close stops reading ahead (COPY may end before the source does).
 func (c *compressing) close() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -188,6 +189,9 @@ func TestStageBrokenUpload(t *testing.T) {
 		{io.MultiReader(strings.NewReader("00026    a2200025   4500\x1e\x1d"), failing{}), staging.ErrRead},
 		// Broken after many groups, with groups still being compressed.
 		{io.MultiReader(bytes.NewReader(bytes.Repeat(clean, 10)), failing{}), staging.ErrRead},
+		// Broken while COPY sends the groups before (under -race: COPY asks
+		// for the source's error while the reader may be setting it).
+		{io.MultiReader(bytes.NewReader(bytes.Repeat(clean, 10)), failing{after: 100 * time.Millisecond}), staging.ErrRead},
 	} {
 		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 			_, err := staging.Stage(ctx, tx, 1, tc.in, p, 10)
@@ -225,8 +229,12 @@ func TestStagedCompressed(t *testing.T) {
 	require.ErrorContains(t, err, `unknown codec "zip"`)
 }
 
-type failing struct{}
+// failing is an upload that breaks, after a while.
+type failing struct{ after time.Duration }
 
-func (failing) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+func (f failing) Read([]byte) (int, error) {
+	time.Sleep(f.after)
+	return 0, errors.New("connection reset")
+}
 
 func slicesConcat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

@@ -3,10 +3,11 @@
 // overlaid as they were before, one row of import_changes per chunk
 // (migration 0019). Revert Import reads it back, chunk for chunk.
 //
-// A record is in at most one row of a job: the chunk that created it, or
-// the first chunk that changed it (a later chunk of the same job finds the
-// record already changed by its job, and keeps nothing), so the version
-// kept is the one from before the job.
+// A record is in one row of a job: the chunk that created it, or the first
+// chunk that changed it (a later chunk of the same job finds the record
+// last changed by its job, and keeps nothing), so the version kept is the
+// one from before the job. Unless another job changed the record between
+// two chunks of the job: then both keep it, and Revert Import refuses.
 package changes
 
 import (

@@ -43,7 +43,8 @@ func target(job *jobs.Job) int64 {
 
 // affected selects the records the target import created (still live) or
 // changed, with the import's chunk that kept them (pkg/changes: a record is
-// in one chunk of a job at most).
+// in one chunk of a job, unless another job changed it between two of the
+// job's chunks, which Plan refuses).
 const affected = `SELECT c.chunk_seq, a.id FROM import_changes c, unnest(c.created) AS a(id), records r
 	WHERE c.job_id = $1 AND r.id = a.id AND r.institution = $2 AND NOT r.deleted
 	UNION ALL
@@ -101,6 +102,30 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 			names = append(names, fmt.Sprintf("%d (by job %d)", c.id, c.by))
 		}
 		return fmt.Errorf("refused: records changed by a later job since job %d: %s", x, strings.Join(names, ", "))
+	}
+	// Another job changed a record between two chunks of this import: the
+	// import kept two versions of it (see pkg/changes), and neither gives
+	// the catalog back (the first drops the other job's change, the second
+	// keeps this import's first one).
+	rows, err = tx.Query(ctx, `SELECT a.id FROM import_changes c, unnest(c.created || c.changed) AS a(id)
+		WHERE c.job_id = $1 GROUP BY a.id HAVING count(*) > 1 ORDER BY a.id LIMIT 21`, x)
+	if err != nil {
+		return err
+	}
+	between, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if len(between) > 0 {
+		names := make([]string, 0, len(between))
+		for i, id := range between {
+			if i == 20 {
+				names = append(names, "…")
+				break
+			}
+			names = append(names, strconv.FormatInt(id, 10))
+		}
+		return fmt.Errorf("refused: records changed by another job while job %d ran (between two of its chunks): %s", x, strings.Join(names, ", "))
 	}
 	var some bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (`+affected+`)`, x, job.Institution).Scan(&some); err != nil {

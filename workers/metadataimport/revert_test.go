@@ -14,8 +14,10 @@ import (
 	"github.com/bindery/bindery/pkg/marc"
 	"github.com/bindery/bindery/pkg/migrate"
 	"github.com/bindery/bindery/pkg/seed"
+	"github.com/bindery/bindery/pkg/staging"
 	"github.com/bindery/bindery/pkg/testenv"
 	"github.com/bindery/bindery/workers/importrevert"
+	"github.com/bindery/bindery/workers/metadataimport"
 )
 
 // revert runs an import-revert job of target through the kind; it returns
@@ -198,4 +200,59 @@ func TestRevertOfAnImportMadeBeforeImportChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{importrevert.Restored: 1000}, got)
 	require.Equal(t, before, snapshot(t, db))
+}
+
+// TestRevertRefusesRecordsChangedBetweenItsChunks: another import changed
+// records between two chunks of an import (J's first chunk merges into
+// them, J2 merges, J's second chunk merges again). J kept two versions of
+// each, and neither gives the catalog back: the revert of J refuses, naming
+// them, and changes nothing.
+func TestRevertRefusesRecordsChangedBetweenItsChunks(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
+	require.NoError(t, err)
+	file := func(n int64, templates []*marc.Record) []byte {
+		var buf bytes.Buffer
+		_, err := seed.WriteMARC(&buf, templates, n)
+		require.NoError(t, err)
+		return buf.Bytes()
+	}
+	p := profile(t, "vendor-bibs", nil)
+	require.Equal(t, int64(50), importReader(t, db, p, bytes.NewReader(file(50, templates[:100])), false).counters["imported"])
+
+	// J: two chunks of 100, records 1-50 in both (other content each time).
+	store := jobs.NewStore(db.Pool)
+	var job *jobs.Job
+	data := append(file(100, templates[100:200]), file(100, templates[200:300])...)
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": false}, PriorityClass: "default"}, nil)
+		if err != nil {
+			return err
+		}
+		_, err = staging.Stage(ctx, tx, job.ID, bytes.NewReader(data), p, 100)
+		return err
+	}))
+	kind := metadataimport.Kind{}
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 100) }))
+	chunks, err := store.JobChunks(ctx, job.ID, "pending")
+	require.NoError(t, err)
+	require.Len(t, chunks, 2)
+	process := func(c jobs.Chunk) {
+		var res jobs.ChunkResult
+		require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Process(ctx, tx, job, c, &res) }))
+	}
+	process(chunks[0])
+	j2 := importReader(t, db, p, bytes.NewReader(file(50, templates[300:400])), false)
+	require.Equal(t, int64(50), j2.counters["merged"])
+	process(chunks[1])
+	_, err = db.Pool.Exec(ctx, `UPDATE jobs SET status = 'COMPLETED_SUCCESS' WHERE id = ANY($1)`, []int64{job.ID, j2.jobID})
+	require.NoError(t, err)
+	before := snapshot(t, db)
+
+	_, err = revert(t, db, job.ID)
+	require.ErrorContains(t, err, fmt.Sprintf("refused: records changed by another job while job %d ran (between two of its chunks): ", job.ID))
+	require.Equal(t, before, snapshot(t, db), "a refused revert changes nothing")
 }

@@ -345,9 +345,9 @@ func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.Impo
 }
 
 // keepChanges keeps, for Revert Import, the records the chunk created and
-// the versions it replaced: those of records its job had not changed yet
-// (an earlier chunk of the job that changed or created one kept what
-// came before).
+// the versions it replaced: those of records not last changed by its own
+// job (an earlier chunk of the job that changed or created one kept what
+// came before; see pkg/changes).
 func keepChanges(ctx context.Context, tx pgx.Tx, job *jobs.Job, seq int, news, changed []*target) error {
 	c := &changes.Chunk{JobID: job.ID, Seq: seq}
 	for _, t := range news {

@@ -11,8 +11,9 @@
 -- changed, versions and lengths are parallel: each record's id, its
 -- records.version before and the length of its MARC then in marc, where
 -- the versions' MARC is concatenated in that order (codec 's2': compressed
--- by the worker with S2; NULL: as it is). A record is in one row of a job
--- at most: the chunk that created it or the first that changed it.
+-- by the worker with S2; NULL: as it is). A record is in one row of a job:
+-- the chunk that created it or the first that changed it (two, when another
+-- job changed it between two chunks of the job: revert refuses).
 CREATE TABLE import_changes (
     job_id     bigint NOT NULL,
     chunk_seq  int NOT NULL,

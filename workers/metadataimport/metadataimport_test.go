@@ -65,25 +65,8 @@ func importFile(t *testing.T, db *testenv.Database, p *config.ImportProfile, fil
 func importReader(t *testing.T, db *testenv.Database, p *config.ImportProfile, f io.Reader, dryRun bool) run {
 	t.Helper()
 	ctx := context.Background()
-	store := jobs.NewStore(db.Pool)
-	var err error
-	var job *jobs.Job
-	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
-			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": dryRun}, PriorityClass: "default"}, nil)
-		if err != nil {
-			return err
-		}
-		_, err = staging.Stage(ctx, tx, job.ID, f, p, 100)
-		return err
-	})
-	require.NoError(t, err)
+	job, chunks := plannedJob(t, db, p, f, dryRun, 100)
 	kind := metadataimport.Kind{}
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		return kind.Plan(ctx, tx, job, 100)
-	}))
-	chunks, err := store.JobChunks(ctx, job.ID, "pending")
-	require.NoError(t, err)
 	out := run{jobID: job.ID, counters: map[string]int64{}}
 	for _, c := range chunks {
 		var res jobs.ChunkResult
@@ -96,6 +79,31 @@ func importReader(t *testing.T, db *testenv.Database, p *config.ImportProfile, f
 		out.rows = append(out.rows, res.Rows...)
 	}
 	return out
+}
+
+// plannedJob submits an import of f with the profile, stages it and plans
+// it in chunks of chunkSize, and returns the job and its pending chunks.
+func plannedJob(t *testing.T, db *testenv.Database, p *config.ImportProfile, f io.Reader, dryRun bool, chunkSize int) (*jobs.Job, []jobs.Chunk) {
+	t.Helper()
+	ctx := context.Background()
+	store := jobs.NewStore(db.Pool)
+	var job *jobs.Job
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var err error
+		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
+			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": dryRun}, PriorityClass: "default"}, nil)
+		if err != nil {
+			return err
+		}
+		_, err = staging.Stage(ctx, tx, job.ID, f, p, chunkSize)
+		return err
+	}))
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		return metadataimport.Kind{}.Plan(ctx, tx, job, chunkSize)
+	}))
+	chunks, err := store.JobChunks(ctx, job.ID, "pending")
+	require.NoError(t, err)
+	return job, chunks
 }
 
 // seededFile is a file of n records replicated from jazz_1k.mrc, each with
@@ -392,21 +400,8 @@ func TestConcurrentChunksCreateOnce(t *testing.T) {
 	require.NoError(t, err)
 	file := append(bytes.Clone(buf), buf[:first]...) // records 1, 2, 3, 1
 
-	store := jobs.NewStore(db.Pool)
-	var job *jobs.Job
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
-			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": false}, PriorityClass: "default"}, nil)
-		if err != nil {
-			return err
-		}
-		_, err = staging.Stage(ctx, tx, job.ID, bytes.NewReader(file), p, 2)
-		return err
-	}))
+	job, chunks := plannedJob(t, db, p, bytes.NewReader(file), false, 2)
 	kind := metadataimport.Kind{}
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 2) }))
-	chunks, err := store.JobChunks(ctx, job.ID, "pending")
-	require.NoError(t, err)
 	require.Len(t, chunks, 2)
 
 	tx1, err := db.Pool.Begin(ctx)

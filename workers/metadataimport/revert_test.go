@@ -14,7 +14,6 @@ import (
 	"github.com/bindery/bindery/pkg/marc"
 	"github.com/bindery/bindery/pkg/migrate"
 	"github.com/bindery/bindery/pkg/seed"
-	"github.com/bindery/bindery/pkg/staging"
 	"github.com/bindery/bindery/pkg/testenv"
 	"github.com/bindery/bindery/workers/importrevert"
 	"github.com/bindery/bindery/workers/metadataimport"
@@ -117,6 +116,18 @@ func TestRevertRefusesWhatItCannotUndo(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("nothing to revert: job %d created or changed no record", again.jobID), nothing.Reason)
 }
 
+// seededRecords are records from..from+n-1 of a file `bindery seed marc`
+// would make from templates: a record's 001, 035 and ISBN depend on its
+// number only, so other templates give the same records other content.
+func seededRecords(t *testing.T, from, n int64, templates []*marc.Record) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	_, err := seed.WriteMARC(&buf, templates, from+n-1)
+	require.NoError(t, err)
+	recs := bytes.SplitAfter(buf.Bytes(), []byte{0x1D})
+	return bytes.Join(recs[from-1:from-1+n], nil)
+}
+
 // TestRevertOfRecordsChangedTwice: records one import changes in two of its
 // chunks keep one version, the one from before the import; records it
 // creates in one chunk and merges into in a later one are deleted. The
@@ -126,13 +137,7 @@ func TestRevertOfRecordsChangedTwice(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
 	require.NoError(t, err)
-	file := func(from, n int64, templates []*marc.Record) []byte { // records from..from+n-1 of a seeded file
-		var buf bytes.Buffer
-		_, err := seed.WriteMARC(&buf, templates, from+n-1)
-		require.NoError(t, err)
-		recs := bytes.SplitAfter(buf.Bytes(), []byte{0x1D})
-		return bytes.Join(recs[from-1:from-1+n], nil)
-	}
+	file := func(from, n int64, templates []*marc.Record) []byte { return seededRecords(t, from, n, templates) }
 	p := profile(t, "vendor-bibs", nil)
 	pre := importReader(t, db, p, bytes.NewReader(file(1, 50, templates[:100])), false)
 	require.Equal(t, int64(50), pre.counters["imported"])
@@ -213,32 +218,14 @@ func TestRevertRefusesRecordsChangedBetweenItsChunks(t *testing.T) {
 	ctx := context.Background()
 	templates, err := seed.LoadTemplates("../../testdata/marc/jazz_1k.mrc")
 	require.NoError(t, err)
-	file := func(n int64, templates []*marc.Record) []byte {
-		var buf bytes.Buffer
-		_, err := seed.WriteMARC(&buf, templates, n)
-		require.NoError(t, err)
-		return buf.Bytes()
-	}
+	file := func(n int64, templates []*marc.Record) []byte { return seededRecords(t, 1, n, templates) }
 	p := profile(t, "vendor-bibs", nil)
 	require.Equal(t, int64(50), importReader(t, db, p, bytes.NewReader(file(50, templates[:100])), false).counters["imported"])
 
 	// J: two chunks of 100, records 1-50 in both (other content each time).
-	store := jobs.NewStore(db.Pool)
-	var job *jobs.Job
 	data := append(file(100, templates[100:200]), file(100, templates[200:300])...)
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		job, err = store.InsertTx(ctx, tx, jobs.NewJob{Institution: institution, Type: metadataimport.TypeID,
-			SubmittedBy: "test", Params: map[string]any{"profile": p.ID, "dry_run": false}, PriorityClass: "default"}, nil)
-		if err != nil {
-			return err
-		}
-		_, err = staging.Stage(ctx, tx, job.ID, bytes.NewReader(data), p, 100)
-		return err
-	}))
+	job, chunks := plannedJob(t, db, p, bytes.NewReader(data), false, 100)
 	kind := metadataimport.Kind{}
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return kind.Plan(ctx, tx, job, 100) }))
-	chunks, err := store.JobChunks(ctx, job.ID, "pending")
-	require.NoError(t, err)
 	require.Len(t, chunks, 2)
 	process := func(c jobs.Chunk) {
 		var res jobs.ChunkResult

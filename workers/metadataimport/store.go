@@ -133,8 +133,8 @@ func lookup(ctx context.Context, tx pgx.Tx, institution, recordType string, kind
 }
 
 // loadCandidates reads the live records of recordType among ids into
-// targets. With lock it reads them FOR UPDATE, in id order so concurrent chunks
-// cannot deadlock.
+// targets, with the job that last changed each. With lock it reads them
+// FOR UPDATE, in id order so concurrent chunks cannot deadlock.
 func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType string, ids []int64, lock bool, targets map[int64]*target) error {
 	if len(ids) == 0 {
 		return nil

@@ -73,11 +73,24 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// Read returns the job's rows, in chunk order: of every chunk, or of the
-// chunk seq alone when seq >= 0.
-func Read(ctx context.Context, q Querier, jobID int64, seq int) ([]*Chunk, error) {
+// ReadJob returns the job's rows, in chunk order.
+func ReadJob(ctx context.Context, q Querier, jobID int64) ([]*Chunk, error) {
+	return read(ctx, q, jobID, `WHERE job_id = $1 ORDER BY chunk_seq`, jobID)
+}
+
+// ReadChunk returns the row of the job's chunk seq, or nil when it has
+// none. (Rows carried over from before migration 0019 have negative seqs.)
+func ReadChunk(ctx context.Context, q Querier, jobID int64, seq int) (*Chunk, error) {
+	rows, err := read(ctx, q, jobID, `WHERE job_id = $1 AND chunk_seq = $2`, jobID, seq)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0], nil
+}
+
+func read(ctx context.Context, q Querier, jobID int64, where string, args ...any) ([]*Chunk, error) {
 	rows, err := q.Query(ctx, `SELECT chunk_seq, created, changed, versions, lengths, coalesce(codec, ''), marc
-		FROM import_changes WHERE job_id = $1 AND ($2 < 0 OR chunk_seq = $2) ORDER BY chunk_seq`, jobID, seq)
+		FROM import_changes `+where, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func TestWriteRead(t *testing.T) {
 	for _, c := range chunks {
 		require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return changes.Write(ctx, tx, c) }))
 	}
-	got, err := changes.Read(ctx, db.Pool, 7, -1)
+	got, err := changes.ReadJob(ctx, db.Pool, 7)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, chunks[0].Created, got[0].Created)
@@ -40,10 +40,12 @@ func TestWriteRead(t *testing.T) {
 		require.Equal(t, v.Version, got[1].Changed[i].Version)
 		require.Equal(t, string(v.MARC), string(got[1].Changed[i].MARC))
 	}
-	one, err := changes.Read(ctx, db.Pool, 7, 1)
+	one, err := changes.ReadChunk(ctx, db.Pool, 7, 1)
 	require.NoError(t, err)
-	require.Len(t, one, 1)
-	require.Equal(t, 1, one[0].Seq)
+	require.Equal(t, 1, one.Seq)
+	none, err := changes.ReadChunk(ctx, db.Pool, 7, 2)
+	require.NoError(t, err)
+	require.Nil(t, none)
 
 	for _, bad := range []string{
 		`UPDATE import_changes SET lengths = '{26, 0, 4}' WHERE chunk_seq = 1`, // more bytes than there are
@@ -54,7 +56,7 @@ func TestWriteRead(t *testing.T) {
 		require.NoError(t, err)
 		_, err = tx.Exec(ctx, bad)
 		require.NoError(t, err)
-		_, err = changes.Read(ctx, tx, 7, 1)
+		_, err = changes.ReadChunk(ctx, tx, 7, 1)
 		require.ErrorContains(t, err, "import_changes of job 7, chunk 1", bad)
 		require.NoError(t, tx.Rollback(ctx))
 	}

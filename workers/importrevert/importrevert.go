@@ -142,21 +142,21 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 // chunk's lo key is the import's chunk), re-checking each one.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
 	x := target(job)
-	kept, err := changes.Read(ctx, tx, x, int(c.Lo))
+	kept, err := changes.ReadChunk(ctx, tx, x, int(c.Lo))
 	if err != nil {
 		return err
 	}
-	if len(kept) == 0 {
+	if kept == nil {
 		return fmt.Errorf("job %d kept no changes of its chunk %d", x, c.Lo)
 	}
 	created := map[int64]bool{}
 	before := map[int64][]byte{}
 	var ids []int64
-	for _, id := range kept[0].Created {
+	for _, id := range kept.Created {
 		created[id] = true
 		ids = append(ids, id)
 	}
-	for _, v := range kept[0].Changed {
+	for _, v := range kept.Changed {
 		before[v.RecordID] = v.MARC
 		ids = append(ids, v.RecordID)
 	}

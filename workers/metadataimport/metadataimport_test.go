@@ -131,7 +131,7 @@ const versionsKept = `SELECT coalesce(sum(cardinality(changed)), 0) FROM import_
 // versions are the previous versions the import jobID kept, by record id.
 func versions(t *testing.T, db *testenv.Database, jobID int64) map[int64]changes.Version {
 	t.Helper()
-	kept, err := changes.Read(context.Background(), db.Pool, jobID, -1)
+	kept, err := changes.ReadJob(context.Background(), db.Pool, jobID)
 	require.NoError(t, err)
 	out := map[int64]changes.Version{}
 	for _, c := range kept {

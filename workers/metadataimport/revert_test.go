@@ -196,6 +196,8 @@ func TestRevertOfAnImportMadeBeforeImportChanges(t *testing.T) {
 	_, err = migrate.Up(ctx, db.Pool)
 	require.NoError(t, err)
 	require.EqualValues(t, 1000, count(t, db, versionsKept), "the merges' versions, carried over")
+	require.Zero(t, count(t, db, `SELECT count(*) FROM import_changes WHERE chunk_seq >= 0`),
+		"carried over under seqs no chunk writes (an import running through the upgrade keeps its own)")
 	require.EqualValues(t, 1100, count(t, db, `SELECT coalesce(sum(cardinality(created)), 0) FROM import_changes`), "the records the first and third imports created")
 
 	got, err := revert(t, db, third.jobID)

@@ -35,8 +35,10 @@ ALTER TABLE import_changes ALTER COLUMN marc SET STORAGE EXTERNAL,
     ALTER COLUMN lengths SET COMPRESSION lz4;
 
 -- The imports made before: their created records and their first versions,
--- 1,000 records to a row, so they can still be reverted. Their rows in
--- record_versions stay (a rollback of this migration needs them).
+-- 1,000 records to a row, so they can still be reverted. Their chunk_seq is
+-- negative (-1, -2, ...): no chunk of an import still running writes one.
+-- Their rows in record_versions stay (a rollback of this migration needs
+-- them).
 WITH legacy AS (
     SELECT r.created_by_job AS job_id, r.id, true AS created, NULL::int AS version, NULL::bytea AS marc, r.created_at AS changed_at
     FROM records r JOIN jobs j ON j.id = r.created_by_job AND j.type = 'metadata-import'
@@ -49,7 +51,7 @@ WITH legacy AS (
     SELECT *, (row_number() OVER (PARTITION BY job_id ORDER BY id) - 1) / 1000 AS g FROM legacy
 )
 INSERT INTO import_changes (job_id, chunk_seq, created, changed, versions, lengths, codec, marc, changed_at)
-SELECT job_id, g,
+SELECT job_id, -1 - g,
     coalesce(array_agg(id ORDER BY id) FILTER (WHERE created), '{}'),
     coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT created), '{}'),
     coalesce(array_agg(version ORDER BY id) FILTER (WHERE NOT created), '{}'),

@@ -380,14 +380,14 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 		it.target, it.counter, it.outcome = cands[0], Skipped, jobs.OutcomeSkipped
 	case p.OnSingleMatch == "overlay":
 		t := cands[0]
-		if diff {
-			before := t.rec
-			if before == nil {
-				before, _ = dec.Unmarshal(t.marc)
+		before := t.rec
+		if before == nil { // as stored: its keys are its key rows (storedKeys)
+			if before, _ = dec.Unmarshal(t.marc); before != nil {
+				t.stored = catalog.Keys(before)
 			}
-			if before != nil {
-				it.diff = catalog.Diff(before, it.rec)
-			}
+		}
+		if diff && before != nil {
+			it.diff = catalog.Diff(before, it.rec)
 		}
 		t.rec, t.marc, t.keys, t.changed = it.rec, it.raw, it.keys, true
 		it.target, it.counter, it.outcome = t, Overlaid, jobs.OutcomeSuccess

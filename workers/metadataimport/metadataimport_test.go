@@ -710,3 +710,36 @@ func TestConcurrentImportsOfOneFileCreateEachRecordOnce(t *testing.T) {
 	require.EqualValues(t, 400, count(t, db, `SELECT count(*) FROM record_keys WHERE kind = '001' AND claimed_for = 'bib'`))
 	requireKeysOfRecords(t, db)
 }
+
+// TestOneControlNumberFromTwoAgencies: records with one 001 and different
+// 003s are different records to a 001 match, and each claims its own key,
+// whether they arrive in one chunk or in two imports.
+func TestOneControlNumberFromTwoAgencies(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", func(p *config.ImportProfile) { p.Match = []string{"001"} })
+	file := func(title string, orgs ...string) []byte {
+		var out []byte
+		for _, org := range orgs {
+			rec := &marc.Record{Leader: marc.Leader([]byte("00000nam a2200000 a 4500")), Fields: []marc.Field{{Tag: "001", Value: "85012345"}}}
+			if org != "" {
+				rec.AddField(marc.Field{Tag: "003", Value: org})
+			}
+			rec.AddField(marc.Field{Tag: "245", Ind1: '0', Ind2: '0', Subfields: []marc.Subfield{{Code: 'a', Value: title + " " + org}}})
+			raw, err := marc.Marshal(rec)
+			require.NoError(t, err)
+			out = append(out, raw...)
+		}
+		return out
+	}
+	r := importReader(t, db, p, bytes.NewReader(file("First", "DLC", "OCoLC")), false)
+	require.Equal(t, map[string]int64{"records_in_file": 2, "imported": 2}, r.counters)
+	r = importReader(t, db, p, bytes.NewReader(file("Second", "OCoLC", "", "DLC")), false)
+	require.Equal(t, map[string]int64{"records_in_file": 3, "imported": 1, "merged": 2}, r.counters)
+	require.Regexp(t, `^merged into \d+ \(matched on 001\)$`, r.rows[0].Message)
+	var claims string
+	require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT string_agg(r.title || '=' || k.value || ':' || k.claimed_for, ', ' ORDER BY k.value)
+		FROM record_keys k JOIN records r ON r.id = k.record_id WHERE k.kind = '001'`).Scan(&claims))
+	require.Equal(t, "Second DLC=DLC|85012345:bib, Second OCoLC=OCOLC|85012345:bib, Second=|85012345:bib", claims)
+	requireKeysOfRecords(t, db)
+}

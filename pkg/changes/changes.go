@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/s2"
+
+	"github.com/bindery/bindery/pkg/pgbulk"
 )
 
 // Version is a record as it was before an import changed it.
@@ -60,7 +62,7 @@ func Write(ctx context.Context, tx pgx.Tx, c *Chunk) error {
 	if created == nil {
 		created = []int64{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO import_changes (job_id, chunk_seq, created, changed, versions, lengths, codec, marc)
+	_, err := pgbulk.Exec(ctx, tx, `INSERT INTO import_changes (job_id, chunk_seq, created, changed, versions, lengths, codec, marc)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.JobID, c.Seq, created, ids, versions, lengths, codecS2, s2.Encode(nil, all))
 	if err != nil {
 		return fmt.Errorf("keep the previous versions: %w", err)

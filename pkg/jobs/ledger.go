@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/bindery/bindery/pkg/pgbulk"
 )
 
 // PlanRanges writes the job's chunk ledger from a population query. keysSQL
@@ -116,7 +118,7 @@ func (s *Store) CommitChunk(ctx context.Context, tx pgx.Tx, c Chunk, res *ChunkR
 				problems++
 			}
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO job_report_chunks (job_id, chunk_seq, problems, record_ids, outcomes, messages)
+		_, err = pgbulk.Exec(ctx, tx, `INSERT INTO job_report_chunks (job_id, chunk_seq, problems, record_ids, outcomes, messages)
 			VALUES ($1, $2, $3, $4, $5, $6)`, c.JobID, c.Seq, problems, ids, outcomes, messages)
 		if err != nil {
 			return fmt.Errorf("report rows of chunk %d/%d: %w", c.JobID, c.Seq, err)

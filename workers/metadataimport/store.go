@@ -13,6 +13,8 @@ import (
 	"github.com/bindery/bindery/pkg/changes"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
+
+	"github.com/bindery/bindery/pkg/pgbulk"
 )
 
 // The chunk's reads and writes of the catalog.
@@ -330,7 +332,7 @@ func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.Impo
 		ids[i], versions[i], marcs[i], titles[i] = t.id, int32(t.version), t.marc, title(t.rec, p.RecordType)
 	}
 	// change_xid is set here, so the records_touch trigger skips these rows.
-	tag, err := tx.Exec(ctx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
+	tag, err := pgbulk.Exec(ctx, tx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
 			updated_at = now(), job_id = $5, change_xid = pg_current_xact_id()
 		FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::text[]) AS u(id, version, marc, title)
 		WHERE r.id = u.id AND r.version = u.version AND NOT r.deleted`,

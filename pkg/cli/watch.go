@@ -40,7 +40,7 @@ change. Exits 0 when the job ends COMPLETED_SUCCESS or COMPLETED_WARNING, 1 othe
 		},
 	}
 	r.flags(cmd)
-	cmd.Flags().DurationVar(&interval, "interval", time.Second/2, "how often to poll the server")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second/2, "how often to poll the server (more often, every 0.1 s, when the job is about to end)")
 	return cmd
 }
 
@@ -114,9 +114,31 @@ func follow(cmd *cobra.Command, c *client.Client, id int64, w io.Writer, interva
 		select {
 		case <-cmd.Context().Done():
 			return nil, cmd.Context().Err()
-		case <-time.After(interval):
+		case <-time.After(nextPoll(j, meter.rate, interval)):
 		}
 	}
+}
+
+// soonPoll is how often follow polls a job about to end.
+const soonPoll = 100 * time.Millisecond
+
+// nextPoll is how long follow waits before polling again: the interval, or
+// less when the job is about to end (every record done, finalizing, or the
+// rate says it ends before the interval is up), so `--wait` and `watch`
+// return within ~soonPoll of the end, not up to a whole interval later.
+func nextPoll(j *jobs.Job, rate float64, interval time.Duration) time.Duration {
+	var done int64
+	if j.Progress != nil {
+		done = j.Progress.DoneRecords
+	}
+	switch {
+	case j.Status == jobs.Finalizing, j.Status == jobs.Running && j.TotalRecords > 0 && done >= j.TotalRecords:
+		return min(interval, soonPoll)
+	case j.Status == jobs.Running && rate > 0:
+		eta := time.Duration(float64(j.TotalRecords-done) / rate * float64(time.Second))
+		return min(interval, max(eta, soonPoll))
+	}
+	return interval
 }
 
 func progressLine(j *jobs.Job, rate float64, stalled time.Duration, now time.Time) string {

@@ -27,3 +27,21 @@ func TestProgressLineRateETAAndStall(t *testing.T) {
 	require.NotContains(t, line, "ETA")
 	require.Contains(t, line, "no progress for 8s")
 }
+
+// TestNextPoll: a job far from its end is polled every interval; one about
+// to end (by its rate, every record done, or finalizing) soon, so --wait
+// returns within ~100 ms of the end.
+func TestNextPoll(t *testing.T) {
+	const interval = 500 * time.Millisecond
+	running := func(done int64) *jobs.Job {
+		return &jobs.Job{Status: jobs.Running, TotalRecords: 10000, Progress: &jobs.Progress{DoneRecords: done}}
+	}
+	require.Equal(t, interval, nextPoll(&jobs.Job{Status: jobs.Queued}, 0, interval))
+	require.Equal(t, interval, nextPoll(running(0), 0, interval), "no rate yet")
+	require.Equal(t, interval, nextPoll(running(1000), 1000, interval), "9 s to go")
+	require.Equal(t, 300*time.Millisecond, nextPoll(running(9700), 1000, interval), "0.3 s to go")
+	require.Equal(t, soonPoll, nextPoll(running(9990), 1000, interval), "10 ms to go")
+	require.Equal(t, soonPoll, nextPoll(running(10000), 0, interval), "every record done")
+	require.Equal(t, soonPoll, nextPoll(&jobs.Job{Status: jobs.Finalizing}, 0, interval))
+	require.Equal(t, 50*time.Millisecond, nextPoll(&jobs.Job{Status: jobs.Finalizing}, 0, 50*time.Millisecond), "never slower than asked")
+}

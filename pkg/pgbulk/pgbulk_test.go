@@ -3,6 +3,7 @@ package pgbulk_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -56,4 +57,48 @@ func TestExec(t *testing.T) {
 		return err
 	})
 	require.ErrorContains(t, err, "1 arguments for the 5 parameters")
+}
+
+// TestCopy: rows written in the binary COPY format arrive as written, NULLs
+// and empty values included; a value of the wrong type is PostgreSQL's
+// error, and nothing is copied.
+func TestCopy(t *testing.T) {
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, `CREATE TABLE t (id bigint, "Name" text, blob bytea, note text)`)
+	require.NoError(t, err)
+	rows := pgbulk.NewRows(0)
+	for i := range int64(1000) {
+		rows.Row(4)
+		rows.Int8(i - 500)
+		rows.Text(strings.Repeat("é", int(i%3)))
+		rows.Bytes([]byte{byte(i), 0, 0x1d})
+		if i%2 == 0 {
+			rows.Null()
+		} else {
+			rows.Text("odd")
+		}
+	}
+	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		n, err := pgbulk.Copy(ctx, tx, "t", []string{"id", "Name", "blob", "note"}, rows)
+		require.EqualValues(t, 1000, n)
+		return err
+	}))
+	var sum, nulls, empty int64
+	var blob []byte
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT sum(id), count(*) FILTER (WHERE note IS NULL), count(*) FILTER (WHERE "Name" = ''),
+		(SELECT blob FROM t WHERE id = -499) FROM t`).Scan(&sum, &nulls, &empty, &blob))
+	require.EqualValues(t, -500, sum)
+	require.EqualValues(t, 500, nulls)
+	require.EqualValues(t, 334, empty)
+	require.Equal(t, []byte{1, 0, 0x1d}, blob)
+
+	wrong := pgbulk.NewRows(0)
+	wrong.Row(1)
+	wrong.Text("not a bigint")
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		_, err := pgbulk.Copy(ctx, tx, "t", []string{"id"}, wrong)
+		return err
+	})
+	require.ErrorContains(t, err, "binary data format")
 }

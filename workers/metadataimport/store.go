@@ -307,11 +307,20 @@ func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.Imp
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"record_keys"}, []string{"record_id", "institution", "kind", "value", "claimed_for"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := rows[i]
-			return []any{r.id, institution, r.k.Kind, r.k.Value, r.claimedFor}, nil
-		}))
+	data := pgbulk.NewRows(len(rows) * (40 + len(institution)))
+	for _, r := range rows {
+		data.Row(5)
+		data.Int8(r.id)
+		data.Text(institution)
+		data.Text(r.k.Kind)
+		data.Text(r.k.Value)
+		if r.claimedFor != nil {
+			data.Text(*r.claimedFor)
+		} else {
+			data.Null()
+		}
+	}
+	_, err := pgbulk.Copy(ctx, tx, "record_keys", []string{"record_id", "institution", "kind", "value", "claimed_for"}, data)
 	if err != nil {
 		return fmt.Errorf("insert keys: %w", err)
 	}
@@ -370,11 +379,22 @@ func insertNew(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportPr
 	if len(news) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "institution", "record_type", "marc", "title", "job_id", "created_by_job"},
-		pgx.CopyFromSlice(len(news), func(i int) ([]any, error) {
-			t := news[i]
-			return []any{t.id, job.Institution, p.RecordType, t.marc, title(t.rec, p.RecordType), job.ID, job.ID}, nil
-		}))
+	size := 0
+	for _, t := range news {
+		size += len(t.marc) + 200
+	}
+	data := pgbulk.NewRows(size)
+	for _, t := range news {
+		data.Row(7)
+		data.Int8(t.id)
+		data.Text(job.Institution)
+		data.Text(p.RecordType)
+		data.Bytes(t.marc)
+		data.Text(title(t.rec, p.RecordType))
+		data.Int8(job.ID)
+		data.Int8(job.ID)
+	}
+	_, err := pgbulk.Copy(ctx, tx, "records", []string{"id", "institution", "record_type", "marc", "title", "job_id", "created_by_job"}, data)
 	if err != nil {
 		return fmt.Errorf("insert records: %w", err)
 	}

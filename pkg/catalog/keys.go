@@ -26,7 +26,7 @@ type Key struct {
 // ("003|001"), each 035 $a normalized, each 020 $a as ISBN-13 and each 022 $a
 // as an ISSN. Values that do not normalize are left out.
 func Keys(rec *marc.Record) []Key {
-	var out []Key
+	out := make([]Key, 0, 4)
 	add := func(kind, value string) {
 		if value == "" {
 			return
@@ -39,7 +39,11 @@ func Keys(rec *marc.Record) []Key {
 		out = append(out, Key{kind, value})
 	}
 	add(Key001, ControlKey(rec))
-	for f := range rec.FieldsSeq("035", "020", "022") {
+	for i := range rec.Fields {
+		f := &rec.Fields[i]
+		if f.Tag != "035" && f.Tag != "020" && f.Tag != "022" {
+			continue
+		}
 		for _, sf := range f.Subfields {
 			if sf.Code != 'a' {
 				continue
@@ -76,7 +80,9 @@ func ControlKey(rec *marc.Record) string {
 // ("(OCoLC)ocm00012345", "(OCoLC)ocn...", "(OCoLC)on...") the letters and
 // leading zeros dropped, so every spelling of one OCLC number is one key.
 func NormalizeSystemNumber(s string) string {
-	s = strings.Join(strings.Fields(s), "")
+	if hasSpace(s) {
+		s = strings.Join(strings.Fields(s), "")
+	}
 	if s == "" {
 		return ""
 	}
@@ -96,10 +102,22 @@ func NormalizeSystemNumber(s string) string {
 	return prefix + num
 }
 
+// hasSpace says whether s may hold white space (strings.Fields' kind): an
+// ASCII space character, or any non-ASCII byte.
+func hasSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 // NormalizeISBN returns the ISBN-13 of the ISBN at the start of s (a 020 $a
 // such as "0-316-06625-X (pbk.)"), or "" when there is no valid one.
 func NormalizeISBN(s string) string {
-	var d []byte
+	var buf [16]byte
+	d := buf[:0]
 	for i := 0; i < len(s) && len(d) < 13; i++ {
 		c := s[i]
 		switch {
@@ -160,7 +178,8 @@ func isbn13Check(d []byte) byte {
 // NormalizeISSN returns the ISSN at the start of s as "NNNN-NNNC", or ""
 // when there is no valid one.
 func NormalizeISSN(s string) string {
-	var d []byte
+	var buf [16]byte
+	d := buf[:0]
 	for i := 0; i < len(s) && len(d) < 8; i++ {
 		c := s[i]
 		switch {

@@ -134,7 +134,7 @@ func nextPoll(j *jobs.Job, rate float64, interval time.Duration) time.Duration {
 	switch {
 	case j.Status == jobs.Finalizing, j.Status == jobs.Running && j.TotalRecords > 0 && done >= j.TotalRecords:
 		return min(interval, soonPoll)
-	case j.Status == jobs.Running && rate > 0:
+	case j.Status == jobs.Running && rate > 0 && j.TotalRecords > done:
 		eta := time.Duration(float64(j.TotalRecords-done) / rate * float64(time.Second))
 		return min(interval, max(eta, soonPoll))
 	}
@@ -156,7 +156,7 @@ func progressLine(j *jobs.Job, rate float64, stalled time.Duration, now time.Tim
 	case j.Status == jobs.Running && stalled >= 5*time.Second:
 		// A rate measured before a stall would promise a finish that is not coming.
 		fmt.Fprintf(&b, "  no progress for %s", stalled.Round(time.Second))
-	case j.Status == jobs.Running && rate > 0:
+	case j.Status == jobs.Running && rate > 0 && j.TotalRecords > done:
 		fmt.Fprintf(&b, "  %.0f rec/s", rate)
 		if left := j.TotalRecords - done; left > 0 {
 			eta := time.Duration(float64(left) / rate * float64(time.Second))

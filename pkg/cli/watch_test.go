@@ -42,6 +42,7 @@ func TestNextPoll(t *testing.T) {
 	require.Equal(t, 300*time.Millisecond, nextPoll(running(9700), 1000, interval), "0.3 s to go")
 	require.Equal(t, soonPoll, nextPoll(running(9990), 1000, interval), "10 ms to go")
 	require.Equal(t, soonPoll, nextPoll(running(10000), 0, interval), "every record done")
+	require.Equal(t, interval, nextPoll(&jobs.Job{Status: jobs.Running}, 1000, interval), "no total known")
 	require.Equal(t, soonPoll, nextPoll(&jobs.Job{Status: jobs.Finalizing}, 0, interval))
 	require.Equal(t, 50*time.Millisecond, nextPoll(&jobs.Job{Status: jobs.Finalizing}, 0, 50*time.Millisecond), "never slower than asked")
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/bindery/bindery/pkg/changes"
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/jobs"
-
 	"github.com/bindery/bindery/pkg/pgbulk"
 )
 

@@ -619,6 +619,17 @@ func TestStagingLostFailsCleanly(t *testing.T) {
 	require.Zero(t, count(t, db, `SELECT count(*) FROM records`))
 }
 
+// threeImported is a catalog of three records imported from a seeded file
+// by the vendor-bibs profile, with the profile and the file.
+func threeImported(t *testing.T) (*testenv.Database, *config.ImportProfile, []byte) {
+	t.Helper()
+	db := testenv.NewDatabase(t)
+	p := profile(t, "vendor-bibs", nil)
+	file := seededFile(t, 3)
+	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file), false).counters["imported"])
+	return db, p, file
+}
+
 // TestCandidateChangedWhileDeciding: another transaction changes a record
 // after a chunk read it unlocked and before the chunk's UPDATE; the chunk
 // decides again on the locked, current version, so the merge replaces (and
@@ -626,10 +637,7 @@ func TestStagingLostFailsCleanly(t *testing.T) {
 func TestCandidateChangedWhileDeciding(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testenv.NewDatabase(t)
-	p := profile(t, "vendor-bibs", nil)
-	file := seededFile(t, 3)
-	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file), false).counters["imported"])
+	db, p, file := threeImported(t)
 
 	var id int64
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT min(id) FROM records`).Scan(&id))
@@ -663,10 +671,7 @@ func TestCandidateChangedWhileDeciding(t *testing.T) {
 func TestDeletedRecordsClaimBlocksNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testenv.NewDatabase(t)
-	p := profile(t, "vendor-bibs", nil)
-	file := seededFile(t, 3)
-	require.Equal(t, int64(3), importReader(t, db, p, bytes.NewReader(file), false).counters["imported"])
+	db, p, file := threeImported(t)
 	_, err := db.Pool.Exec(ctx, `UPDATE records SET deleted = true`)
 	require.NoError(t, err)
 

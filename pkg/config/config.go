@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -224,6 +225,10 @@ func (c *Config) validate() error {
 			bad(f+".id", "is required")
 		} else if seen[in.ID] {
 			bad(f+".id", "duplicate institution %q", in.ID)
+		} else if strings.ContainsFunc(in.ID, unicode.IsControl) {
+			// Match keys are indexed as institution, U+001F, kind, U+001F, value
+			// (migration 0020).
+			bad(f+".id", "%q holds a control character", in.ID)
 		}
 		seen[in.ID] = true
 		if in.Network != "" && !networks[in.Network] {

@@ -37,6 +37,7 @@ func TestInvalidConfigNamesFileFieldAndProblem(t *testing.T) {
 		{"unknown field", "chunk_size: 2000", "chunk_sise: 2000", "field chunk_sise not found"},
 		{"bad default", "default: 1000", "default: many", "default: parameter \"records\": \"many\" is not a whole number"},
 		{"unknown network", "network: DEMO-NET\n    time_zone: America", "network: NOPE\n    time_zone: America", "institutions[0].network: unknown network \"NOPE\""},
+		{"control character in an institution id", "\n  - id: DEMO\n", "\n  - id: \"DE\\x1FMO\"\n", "institutions[0].id: \"DE\\x1fMO\" holds a control character"},
 		{"trigger of an upload job", "run: loan-anonymization\n    params: {retention_days: \"0\"}", "run: metadata-import", "triggers[0].run: job type metadata-import runs on a file uploaded with each submission"},
 	}
 	for _, tc := range cases {

@@ -263,7 +263,7 @@ func deleteKeys(ctx context.Context, tx pgx.Tx, institution string, id int64, cu
 		kinds, values = append(kinds, k.Kind), append(values, k.Value)
 	}
 	_, err = tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($2::text[], $3::text[]) AS d(kind, value)
-		WHERE k.institution = $4 AND k.kind = d.kind AND k.value = d.value AND k.record_id = $1`, id, kinds, values, institution)
+		WHERE record_key(k.institution, k.kind, k.value) = record_key($4, d.kind, d.value) AND k.record_id = $1`, id, kinds, values, institution)
 	return err
 }
 

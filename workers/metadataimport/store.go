@@ -105,7 +105,7 @@ func match(ctx context.Context, tx pgx.Tx, institution string, p *config.ImportP
 func lookup(ctx context.Context, tx pgx.Tx, institution, recordType string, kinds, values []string, m *matches) ([]int64, error) {
 	rows, err := tx.Query(ctx, `SELECT q.kind, q.value, k.record_id, k.claimed_for IS NOT DISTINCT FROM $4
 		FROM unnest($2::text[], $3::text[]) AS q(kind, value)
-		JOIN record_keys k ON k.institution = $1 AND k.kind = q.kind AND k.value = q.value`,
+		JOIN record_keys k ON record_key(k.institution, k.kind, k.value) = record_key($1, q.kind, q.value)`,
 		institution, kinds, values, recordType)
 	if err != nil {
 		return nil, fmt.Errorf("match lookup: %w", err)
@@ -298,7 +298,7 @@ func writeKeys(ctx context.Context, tx pgx.Tx, institution string, p *config.Imp
 	}
 	if len(delIDs) > 0 {
 		_, err := tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($1::bigint[], $2::text[], $3::text[]) AS d(id, kind, value)
-			WHERE k.institution = $4 AND k.kind = d.kind AND k.value = d.value AND k.record_id = d.id`, delIDs, delKinds, delValues, institution)
+			WHERE record_key(k.institution, k.kind, k.value) = record_key($4, d.kind, d.value) AND k.record_id = d.id`, delIDs, delKinds, delValues, institution)
 		if err != nil {
 			return fmt.Errorf("update keys: %w", err)
 		}

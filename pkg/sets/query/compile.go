@@ -192,12 +192,16 @@ func constant(n Node, neg bool) (value, ok bool) {
 func leafSQL(n Node, a *Args) string {
 	switch n := n.(type) {
 	case keyCond:
+		// record_key(...) is what the key index holds (migration 0020):
+		// a bare 001 is a range of it, the institution's 001 keys (the
+		// separator U+001F, then U+0020 just above it).
 		if n.bare001 {
-			return "(r.id IN (SELECT k.record_id FROM record_keys k WHERE k.institution = " + a.institution() +
-				" AND k.kind = '001' AND substr(k.value, strpos(k.value, '|') + 1) = " + a.add(n.value) + "))"
+			return "(r.id IN (SELECT k.record_id FROM record_keys k WHERE record_key(k.institution, k.kind, k.value) >= record_key(" + a.institution() + ", '001', '')" +
+				" AND record_key(k.institution, k.kind, k.value) < (" + a.institution() + " || E'\\x1f001 ')" +
+				" AND substr(k.value, strpos(k.value, '|') + 1) = " + a.add(n.value) + "))"
 		}
-		return "(r.id IN (SELECT k.record_id FROM record_keys k WHERE k.institution = " + a.institution() +
-			" AND k.kind = " + a.add(n.kind) + " AND k.value = " + a.add(n.value) + "))"
+		return "(r.id IN (SELECT k.record_id FROM record_keys k WHERE record_key(k.institution, k.kind, k.value) = record_key(" + a.institution() +
+			", " + a.add(n.kind) + ", " + a.add(n.value) + ")))"
 	case titleCond:
 		return "(to_tsvector('simple', r.title) @@ plainto_tsquery('simple', " + a.add(n.words) + "))"
 	case typeCond:

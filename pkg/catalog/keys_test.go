@@ -1,6 +1,8 @@
 package catalog_test
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -96,4 +98,51 @@ func TestMerge(t *testing.T) {
 	take := catalog.Merge(existing, incoming, config.MergeRules{TakeFromIncoming: []string{"5XX"}})
 	require.Equal(t, []string{"001=1", "245=Old", "500=vendor note", "590=vendor 590", "949=local"}, tags(take))
 	require.Equal(t, []string{"001=1", "245=Old", "590=local note", "949=local"}, tags(existing), "inputs unchanged")
+}
+
+// TestTitleAndHeadingAsDefined: Title and Heading give, for every record of
+// the shared test files and for white space of every kind, what their
+// definition says: the subfields joined, white space collapsed to one
+// space, trailing ISBD punctuation trimmed.
+func TestTitleAndHeadingAsDefined(t *testing.T) {
+	defined := func(f *marc.Field, codes ...byte) string {
+		return strings.TrimRight(strings.Join(strings.Fields(strings.Join(f.SubfieldValues(codes...), " ")), " "), " /:;,=.")
+	}
+	recs := []*marc.Record{
+		rec(df("245", "a", "  Spaced\tout\u00a0title\u2003:  ", "b", "", "c", "by x", "b", " sub\ntitle /")),
+		rec(df("245", "c", "only a $c")),
+		rec(df("245", "a", " /:;,=. ")),
+		rec(df("100", "a", "Bach, Johann Sebastian,", "d", "1685-1750.")),
+		rec(marc.Field{Tag: "001", Value: "no title"}),
+	}
+	for _, name := range []string{"jazz_1k.mrc", "lul_fre_100.mrc"} {
+		f, err := os.Open("../../testdata/marc/" + name)
+		require.NoError(t, err)
+		r, err := marc.NewBinaryReader(f, nil)
+		require.NoError(t, err)
+		for {
+			x, err := r.Read()
+			if err != nil {
+				break
+			}
+			recs = append(recs, x)
+		}
+		f.Close()
+	}
+	require.Greater(t, len(recs), 1000)
+	for _, r := range recs {
+		want := ""
+		if f := r.FirstField("245"); f != nil {
+			want = defined(f, 'a', 'b')
+		}
+		require.Equal(t, want, catalog.Title(r))
+		want = ""
+		for i := range r.Fields {
+			if f := &r.Fields[i]; f.Tag[0] == '1' && !f.IsControl() {
+				want = defined(f)
+				break
+			}
+		}
+		require.Equal(t, want, catalog.Heading(r))
+	}
 }

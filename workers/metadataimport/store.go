@@ -337,7 +337,7 @@ func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.Impo
 	marcs := make([][]byte, len(changed))
 	titles := make([]string, len(changed))
 	for i, t := range changed {
-		ids[i], versions[i], marcs[i], titles[i] = t.id, int32(t.version), t.marc, title(t.rec, p.RecordType)
+		ids[i], versions[i], marcs[i], titles[i] = t.id, int32(t.version), t.marc, t.title
 	}
 	// change_xid is set here, so the records_touch trigger skips these rows.
 	tag, err := pgbulk.Exec(ctx, tx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
@@ -389,7 +389,7 @@ func insertNew(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportPr
 		data.Text(job.Institution)
 		data.Text(p.RecordType)
 		data.Bytes(t.marc)
-		data.Text(title(t.rec, p.RecordType))
+		data.Text(t.title)
 		data.Int8(job.ID)
 		data.Int8(job.ID)
 	}

@@ -10,25 +10,28 @@ import (
 )
 
 // jazz reads the shared jazz_1k.mrc records.
-func jazz(b *testing.B) []*marc.Record {
-	f, err := os.Open("../../testdata/marc/jazz_1k.mrc")
+func jazz(b *testing.B) []*marc.Record { return readRecords(b, "jazz_1k.mrc") }
+
+// readRecords reads the records of a file in testdata/marc.
+func readRecords(tb testing.TB, name string) []*marc.Record {
+	tb.Helper()
+	f, err := os.Open("../../testdata/marc/" + name)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer f.Close()
 	r, err := marc.NewBinaryReader(f, nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var recs []*marc.Record
 	for {
 		rec, err := r.Read()
 		if err != nil {
-			break
+			return recs
 		}
 		recs = append(recs, rec)
 	}
-	return recs
 }
 
 // perRecord runs fn on every record of recs per iteration, and reports the

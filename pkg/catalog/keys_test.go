@@ -1,7 +1,6 @@
 package catalog_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -115,20 +114,8 @@ func TestTitleAndHeadingAsDefined(t *testing.T) {
 		rec(df("100", "a", "Bach, Johann Sebastian,", "d", "1685-1750.")),
 		rec(marc.Field{Tag: "001", Value: "no title"}),
 	}
-	for _, name := range []string{"jazz_1k.mrc", "lul_fre_100.mrc"} {
-		f, err := os.Open("../../testdata/marc/" + name)
-		require.NoError(t, err)
-		r, err := marc.NewBinaryReader(f, nil)
-		require.NoError(t, err)
-		for {
-			x, err := r.Read()
-			if err != nil {
-				break
-			}
-			recs = append(recs, x)
-		}
-		f.Close()
-	}
+	recs = append(recs, readRecords(t, "jazz_1k.mrc")...)
+	recs = append(recs, readRecords(t, "lul_fre_100.mrc")...)
 	require.Greater(t, len(recs), 1000)
 	for _, r := range recs {
 		want := ""

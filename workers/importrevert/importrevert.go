@@ -249,17 +249,14 @@ func restore(ctx context.Context, tx pgx.Tx, job *jobs.Job, id int64, recordType
 }
 
 // deleteKeys deletes the record_keys rows of the record whose stored MARC
-// is current: the keys of that MARC (migration 0018: record_keys has no
-// index on record_id), or, for a record that does not decode (written by
-// hand), its rows found the slow way.
+// is current (catalog.StoredKeys).
 func deleteKeys(ctx context.Context, tx pgx.Tx, institution string, id int64, current []byte) error {
-	rec, err := marc.Unmarshal(current)
+	keys, err := catalog.StoredKeys(ctx, tx, id, current)
 	if err != nil {
-		_, err := tx.Exec(ctx, `DELETE FROM record_keys WHERE record_id = $1`, id)
 		return err
 	}
 	var kinds, values []string
-	for _, k := range catalog.Keys(rec) {
+	for _, k := range keys {
 		kinds, values = append(kinds, k.Kind), append(values, k.Value)
 	}
 	_, err = tx.Exec(ctx, `DELETE FROM record_keys k USING unnest($2::text[], $3::text[]) AS d(kind, value)

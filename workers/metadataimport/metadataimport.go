@@ -129,27 +129,16 @@ type target struct {
 	stored   []catalog.Key // its rows in record_keys: the keys of origMarc (see storedKeys)
 }
 
-// storedKeys are the record's rows in record_keys: the keys of its MARC as
-// loaded (migration 0018), or, for a catalog record that does not decode
-// (written by hand), the rows themselves, found the slow way.
+// storedKeys are the record's rows in record_keys (catalog.StoredKeys of
+// its MARC as loaded), read once.
 func (t *target) storedKeys(ctx context.Context, tx pgx.Tx) ([]catalog.Key, error) {
-	if t.stored != nil {
-		return t.stored, nil
+	if t.stored == nil {
+		stored, err := catalog.StoredKeys(ctx, tx, t.id, t.origMarc)
+		if err != nil {
+			return nil, err
+		}
+		t.stored = stored
 	}
-	t.stored = []catalog.Key{}
-	if rec, err := marc.Unmarshal(t.origMarc); err == nil {
-		t.stored = append(t.stored, catalog.Keys(rec)...)
-		return t.stored, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT kind, value FROM record_keys WHERE record_id = $1`, t.id)
-	if err != nil {
-		return nil, fmt.Errorf("keys of catalog record %d: %w", t.id, err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[catalog.Key])
-	if err != nil {
-		return nil, fmt.Errorf("keys of catalog record %d: %w", t.id, err)
-	}
-	t.stored = append(t.stored, keys...)
 	return t.stored, nil
 }
 

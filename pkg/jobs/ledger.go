@@ -33,14 +33,16 @@ func PlanRanges(ctx context.Context, tx pgx.Tx, jobID int64, chunkSize int, keys
 
 // PlanChunks writes the job's chunk ledger from chunks already cut:
 // chunksSQL must select bigint columns lo and hi (a key range) and an int
-// column records, one row per chunk; they are numbered in lo order.
-func PlanChunks(ctx context.Context, tx pgx.Tx, jobID int64, chunksSQL string, args ...any) error {
+// column records, one row per chunk; they are numbered in lo order. It
+// returns how many chunks it wrote.
+func PlanChunks(ctx context.Context, tx pgx.Tx, jobID int64, chunksSQL string, args ...any) (int64, error) {
 	sql := fmt.Sprintf(`INSERT INTO chunks (job_id, seq, lo_key, hi_key, records)
 		SELECT $%d, (row_number() OVER (ORDER BY lo)) - 1, lo, hi, records FROM (%s) cut`, len(args)+1, chunksSQL)
-	if _, err := tx.Exec(ctx, sql, append(args, jobID)...); err != nil {
-		return fmt.Errorf("plan chunks of job %d: %w", jobID, err)
+	tag, err := tx.Exec(ctx, sql, append(args, jobID)...)
+	if err != nil {
+		return 0, fmt.Errorf("plan chunks of job %d: %w", jobID, err)
 	}
-	return nil
+	return tag.RowsAffected(), nil
 }
 
 // Admit moves up to n pending chunks of a job to queued, each under a new

@@ -127,15 +127,12 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 		}
 		return fmt.Errorf("refused: records changed by another job while job %d ran (between two of its chunks): %s", x, strings.Join(names, ", "))
 	}
-	var some bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (`+affected+`)`, x, job.Institution).Scan(&some); err != nil {
-		return err
-	}
-	if !some {
+	planned, err := jobs.PlanChunks(ctx, tx, job.ID, `SELECT chunk_seq::bigint AS lo, chunk_seq::bigint AS hi, count(*)::int AS records
+		FROM (`+affected+`) a GROUP BY chunk_seq`, x, job.Institution)
+	if err == nil && planned == 0 {
 		return nothingLeft(ctx, tx, job, x)
 	}
-	return jobs.PlanChunks(ctx, tx, job.ID, `SELECT chunk_seq::bigint AS lo, chunk_seq::bigint AS hi, count(*)::int AS records
-		FROM (`+affected+`) a GROUP BY chunk_seq`, x, job.Institution)
+	return err
 }
 
 // Process deletes or restores the records of one chunk of the import (the

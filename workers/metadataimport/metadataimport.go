@@ -72,8 +72,9 @@ func (Kind) Plan(ctx context.Context, tx pgx.Tx, job *jobs.Job, chunkSize int) e
 	if staged != records {
 		return fmt.Errorf("%d of %d records staged: %w", staged, records, ErrStagingLost)
 	}
-	return jobs.PlanChunks(ctx, tx, job.ID, `SELECT first_ord AS lo, first_ord + records - 1 AS hi, records
+	_, err = jobs.PlanChunks(ctx, tx, job.ID, `SELECT first_ord AS lo, first_ord + records - 1 AS hi, records
 		FROM import_staging WHERE job_id = $1`, job.ID)
+	return err
 }
 
 // loadProfile returns the profile the job was submitted with.

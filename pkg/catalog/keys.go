@@ -211,6 +211,17 @@ func NormalizeISSN(s string) string {
 }
 
 // Title is the record's display title: 245 $a and $b, without the trailing
+// ReadsTag says whether Keys, ControlKey, Title or Heading read the fields
+// of this tag: a record skimmed for these tags (marc.Decoder.Skim) has the
+// whole record's keys, title and heading.
+func ReadsTag(tag string) bool {
+	switch tag {
+	case "001", "003", "020", "022", "035", "245":
+		return true
+	}
+	return len(tag) == 3 && tag[0] == '1'
+}
+
 // ISBD punctuation.
 func Title(rec *marc.Record) string {
 	f := rec.FirstField("245")

@@ -13,13 +13,7 @@ import (
 // take_from_incoming, the existing record with only those tags' fields taken
 // from the incoming one. Fields stay in tag order. Neither input changes.
 func Merge(existing, incoming *marc.Record, rules config.MergeRules) *marc.Record {
-	base, other, fromOther := incoming, existing, rules.KeepFromExisting
-	if len(rules.TakeFromIncoming) > 0 {
-		base, other, fromOther = existing, incoming, rules.TakeFromIncoming
-	}
-	matches := func(tag string) bool {
-		return slices.ContainsFunc(fromOther, func(p string) bool { return config.TagMatches(p, tag) })
-	}
+	base, other, matches := mergePlan(existing, incoming, rules)
 	out := &marc.Record{Leader: base.Leader, Fields: make([]marc.Field, 0, len(base.Fields)+4)}
 	for _, f := range base.Fields {
 		if !matches(f.Tag) {
@@ -32,4 +26,25 @@ func Merge(existing, incoming *marc.Record, rules config.MergeRules) *marc.Recor
 		}
 	}
 	return out
+}
+
+// MergeSkimmed is Merge of two skimmed records (marc.Decoder.Skim, skimmed
+// for the same tags): the bytes Marshal writes for Merge's record, without
+// decoding either whole. Its error is Marshal's (a merge too long for ISO
+// 2709).
+func MergeSkimmed(existing, incoming *marc.Skimmed, rules config.MergeRules) (*marc.Skimmed, error) {
+	base, other, matches := mergePlan(existing, incoming, rules)
+	return marc.Splice(base, other, matches)
+}
+
+// mergePlan is how the rules merge: the record whose fields stay, the one
+// that gives the fields of the tags matches accepts.
+func mergePlan[R any](existing, incoming R, rules config.MergeRules) (base, other R, matches func(tag string) bool) {
+	base, other, fromOther := incoming, existing, rules.KeepFromExisting
+	if len(rules.TakeFromIncoming) > 0 {
+		base, other, fromOther = existing, incoming, rules.TakeFromIncoming
+	}
+	return base, other, func(tag string) bool {
+		return slices.ContainsFunc(fromOther, func(p string) bool { return config.TagMatches(p, tag) })
+	}
 }

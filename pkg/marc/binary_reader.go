@@ -357,6 +357,10 @@ type parser struct {
 	fields []fieldSpan
 	subs   []subSpan
 	buf    []byte
+	// rewritten: Marshal would not write the record's bytes as they are
+	// although nothing was worth a warning (a subfield delimiter ending a
+	// field is dropped; a control field holding one is refused).
+	rewritten bool
 
 	// reuse says to materialise into ownFields and ownSubs (ReadRecord).
 	reuse     bool
@@ -375,6 +379,7 @@ func (p *parser) reset(ordinal int, off int64) {
 	p.fields = p.fields[:0]
 	p.subs = p.subs[:0]
 	p.buf = p.buf[:0]
+	p.rewritten = false
 }
 
 func (p *parser) warnf(tag string, kind error, format string, args ...any) {
@@ -391,6 +396,27 @@ func (p *parser) fail(kind error, format string, args ...any) *Error {
 
 // build parses into rec a record whose bytes, without terminator, are body.
 func (r *BinaryReader) build(rec *Record, body []byte) error {
+	pr, err := r.parse(body)
+	if err != nil {
+		return err
+	}
+	return r.finish(rec, pr)
+}
+
+// parsed is a record parsed into the parser's spans, not yet materialised.
+type parsed struct {
+	text   []byte // what the spans' strings are cut from (see parse)
+	shift  int    // the position of text[0] in the spans' coordinates
+	leader Leader // as the record will have it
+	data   int    // where the data area starts in the record
+	// canonical: the record's bytes are exactly what Marshal writes for the
+	// record they decode to (see canonical).
+	canonical bool
+}
+
+// parse parses the record whose bytes, without terminator, are body into the
+// parser's spans and warnings.
+func (r *BinaryReader) parse(body []byte) (parsed, error) {
 	p := &r.p
 	size := len(body) + 1 // with its terminator
 	var leader Leader
@@ -399,7 +425,7 @@ func (r *BinaryReader) build(rec *Record, body []byte) error {
 
 	rs := bytes.IndexByte(body[leaderLen:], fieldTerminator)
 	if rs < 0 {
-		return p.fail(ErrMalformed, "no field terminator after the leader, so no directory")
+		return parsed{}, p.fail(ErrMalformed, "no field terminator after the leader, so no directory")
 	}
 	dirEnd := leaderLen + rs
 	dataStart := dirEnd + 1
@@ -411,9 +437,11 @@ func (r *BinaryReader) build(rec *Record, body []byte) error {
 
 	p.parseDirectory(body, dirEnd)
 	data := body[dataStart:]
-	if !p.directoryFits(body, data) {
+	inOrder := p.directoryFits(body, data)
+	if !inOrder {
 		p.recoverFields(body, dataStart, dirEnd)
 	} else {
+		inOrder = len(p.order) == 0 // directoryFits sorts the entries it found out of order
 		for _, e := range p.ents {
 			a := dataStart + e.start
 			p.fields = append(p.fields, fieldSpan{tag: e.tag, v0: a, v1: a + e.length - 1})
@@ -440,18 +468,25 @@ func (r *BinaryReader) build(rec *Record, body []byte) error {
 	} else if p.numericTags() {
 		text, shift = body[dataStart:], dataStart
 	}
+	canonical := len(p.warns) == 0 && v.kind == textUTF8 && inOrder && !p.rewritten &&
+		leader[9] == 'a' && leader[22] == '0' && leader[23] == '0'
 	// The record is now UTF-8, and its structure is MARC 21's whatever the input
 	// leader claimed. The lengths (00-04, 12-16) are left as read.
 	leader[9] = 'a'
 	copy(leader[10:12], "22")
 	copy(leader[20:24], "4500")
+	return parsed{text: text, shift: shift, leader: leader, data: dataStart, canonical: canonical}, nil
+}
 
+// finish materialises the parsed record into rec with its warnings.
+func (r *BinaryReader) finish(rec *Record, pr parsed) error {
+	p := &r.p
 	if len(p.warns) == 0 {
-		p.materialize(rec, text, shift, leader)
+		p.materialize(rec, pr.text, pr.shift, pr.leader)
 		rec.Warnings = nil
 		return nil
 	}
-	id := p.controlNumber(text, shift)
+	id := p.controlNumber(pr.text, pr.shift)
 	for _, w := range p.warns {
 		w.ID = id
 	}
@@ -465,7 +500,7 @@ func (r *BinaryReader) build(rec *Record, body []byte) error {
 	if p.dropped > 0 {
 		p.warns = append(p.warns, &Error{Ordinal: p.ordinal, Offset: p.off, ID: id, Msg: fmt.Sprintf("%d more problems not reported", p.dropped)})
 	}
-	p.materialize(rec, text, shift, leader)
+	p.materialize(rec, pr.text, pr.shift, pr.leader)
 	rec.Warnings = make([]error, len(p.warns))
 	for i, w := range p.warns {
 		rec.Warnings[i] = w
@@ -734,6 +769,7 @@ func (p *parser) parseField(body []byte, i int, kind textKind) {
 	}
 	if t[0] == '0' && t[1] == '0' {
 		f.control = true
+		p.rewritten = p.rewritten || bytes.IndexByte(body[f.v0:f.v1], subfieldDelimiter) >= 0
 		return
 	}
 	a, b := f.v0, f.v1
@@ -776,7 +812,8 @@ func (p *parser) parseField(body []byte, i int, kind textKind) {
 			// body[at] is a subfield delimiter.
 			cs := at + 1
 			if cs >= b {
-				break // a delimiter ending the field: nothing lost, common, not worth a warning
+				p.rewritten = true // a delimiter ending the field: nothing lost, common, not worth a warning
+				break
 			}
 			code := body[cs]
 			if code == subfieldDelimiter {

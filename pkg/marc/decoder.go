@@ -43,6 +43,21 @@ func (d *Decoder) Unmarshal(data []byte) (*Record, error) {
 // Read would have returned for it, with its ordinal, offset and framing
 // warnings (given in raw, e.g. kept from a ReadRaw of another process).
 func (d *Decoder) UnmarshalRaw(raw RawRecord) (*Record, error) {
+	body, err := d.frame(raw)
+	if err != nil {
+		return nil, err
+	}
+	rec := new(Record)
+	if err := d.r.build(rec, body); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// frame frames raw as ReadRaw framed it and returns the record's bytes
+// without terminator (a copy in the decoder's buffer), with raw's framing
+// warnings first among the parser's.
+func (d *Decoder) frame(raw RawRecord) ([]byte, error) {
 	d.src.Reset(raw.Bytes)
 	if d.r.opts.MaxRecordLength == 0 {
 		d.r.opts = (*BinaryReaderOptions)(nil).withDefaults()
@@ -64,9 +79,5 @@ func (d *Decoder) UnmarshalRaw(raw RawRecord) (*Record, error) {
 		return nil, err
 	}
 	d.r.p.prependWarnings(raw.Warnings)
-	rec := new(Record)
-	if err := d.r.build(rec, body); err != nil {
-		return nil, err
-	}
-	return rec, nil
+	return body, nil
 }

@@ -147,11 +147,11 @@ func TestSkimNotCanonical(t *testing.T) {
 	blank := []byte(leader)
 	blank[9] = ' '
 	for name, b := range map[string][]byte{
-		"trailing delimiter":          assemble(leader, "001x1", "24510\x1faTitle\x1f"),
+		"trailing delimiter":           assemble(leader, "001x1", "24510\x1faTitle\x1f"),
 		"delimiter in a control field": assemble(leader, "001x\x1f1", "24510\x1faTitle"),
-		"leader/22-23":                assemble("00000nam a2200000 i 4512", "001x1", "24510\x1faTitle"),
-		"leader/09 blank":             assemble(string(blank), "001x1", "24510\x1faTitle"),
-		"directory out of order":      swapEntries(good),
+		"leader/22-23":                 assemble("00000nam a2200000 i 4512", "001x1", "24510\x1faTitle"),
+		"leader/09 blank":              assemble(string(blank), "001x1", "24510\x1faTitle"),
+		"directory out of order":       swapEntries(good),
 	} {
 		t.Run(name, func(t *testing.T) {
 			full, err := new(Decoder).Unmarshal(b)

@@ -1,7 +1,10 @@
 package catalog
 
 import (
+	"fmt"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/bindery/bindery/pkg/config"
 	"github.com/bindery/bindery/pkg/marc"
@@ -44,7 +47,34 @@ func mergePlan[R any](existing, incoming R, rules config.MergeRules) (base, othe
 	if len(rules.TakeFromIncoming) > 0 {
 		base, other, fromOther = existing, incoming, rules.TakeFromIncoming
 	}
-	return base, other, func(tag string) bool {
-		return slices.ContainsFunc(fromOther, func(p string) bool { return config.TagMatches(p, tag) })
+	return base, other, tagPatterns(fromOther)
+}
+
+// numericTags caches, per list of tag patterns, which of the tags 000-999
+// they match: a merge asks of every field of two records.
+var numericTags sync.Map // strings.Join(patterns, ",") -> *[1000]bool
+
+// tagPatterns says whether a tag matches one of the patterns.
+func tagPatterns(patterns []string) func(tag string) bool {
+	slow := func(tag string) bool {
+		return slices.ContainsFunc(patterns, func(p string) bool { return config.TagMatches(p, tag) })
+	}
+	key := strings.Join(patterns, ",")
+	v, ok := numericTags.Load(key)
+	if !ok {
+		var set [1000]bool
+		for n := range set {
+			set[n] = slow(fmt.Sprintf("%03d", n))
+		}
+		v, _ = numericTags.LoadOrStore(key, &set)
+	}
+	set := v.(*[1000]bool)
+	return func(tag string) bool {
+		if len(tag) == 3 && isDigit(tag[0]) && isDigit(tag[1]) && isDigit(tag[2]) {
+			return set[int(tag[0]-'0')*100+int(tag[1]-'0')*10+int(tag[2]-'0')]
+		}
+		return slow(tag)
 	}
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

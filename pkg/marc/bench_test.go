@@ -178,6 +178,73 @@ func BenchmarkBinaryWrite(b *testing.B) {
 // through one Decoder, as a Metadata Import chunk decodes its staged
 // records: jazz_1k's records as the catalog stores them (UTF-8 ISO 2709).
 func BenchmarkUnmarshalRaw(b *testing.B) {
+	raws := marshaledJazz(b)
+	dec, err := NewDecoder(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		for _, raw := range raws {
+			if _, err := dec.UnmarshalRaw(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(raws)), "ns/record")
+}
+
+// BenchmarkSkim: BenchmarkUnmarshalRaw's records skimmed for a Metadata
+// Import's few tags (keys and title) instead of decoded whole.
+func BenchmarkSkim(b *testing.B) {
+	raws := marshaledJazz(b)
+	want := func(t string) bool {
+		switch t {
+		case "001", "003", "020", "022", "035", "245":
+			return true
+		}
+		return t[0] == '1'
+	}
+	dec, err := NewDecoder(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		for _, raw := range raws {
+			if s, _, err := dec.Skim(raw, want); err != nil || s == nil {
+				b.Fatal(err, "not canonical")
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(raws)), "ns/record")
+}
+
+// BenchmarkSplice: each skimmed record of BenchmarkSkim spliced with the
+// next, taking its 5XX and 9XX fields (a merge).
+func BenchmarkSplice(b *testing.B) {
+	raws := marshaledJazz(b)
+	want := func(t string) bool { return t == "001" || t == "245" }
+	var skims []*Skimmed
+	for _, raw := range raws {
+		s, _, err := new(Decoder).Skim(raw, want)
+		if err != nil || s == nil {
+			b.Fatal(err, "not canonical")
+		}
+		skims = append(skims, s)
+	}
+	from := func(t string) bool { return t[0] == '5' || t[0] == '9' }
+	for b.Loop() {
+		for i := 1; i < len(skims); i++ {
+			if _, err := Splice(skims[i-1], skims[i], from); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(len(skims)-1)), "ns/record")
+}
+
+// marshaledJazz is jazz_1k's records as the catalog stores them (what
+// Marshal writes).
+func marshaledJazz(b *testing.B) []RawRecord {
 	f, err := os.Open("../../testdata/marc/jazz_1k.mrc")
 	if err != nil {
 		b.Fatal(err)
@@ -191,7 +258,7 @@ func BenchmarkUnmarshalRaw(b *testing.B) {
 	for {
 		rec, err := r.Read()
 		if err != nil {
-			break
+			return raws
 		}
 		data, err := Marshal(rec)
 		if err != nil {
@@ -199,16 +266,37 @@ func BenchmarkUnmarshalRaw(b *testing.B) {
 		}
 		raws = append(raws, RawRecord{Bytes: data, Ordinal: len(raws) + 1})
 	}
-	dec, err := NewDecoder(nil)
-	if err != nil {
-		b.Fatal(err)
+}
+
+// BenchmarkSpliceDecoded: what BenchmarkSplice does, on decoded records
+// and encoding the result (how Metadata Import merged before Splice).
+func BenchmarkSpliceDecoded(b *testing.B) {
+	var recs []*Record
+	for _, raw := range marshaledJazz(b) {
+		rec, err := new(Decoder).UnmarshalRaw(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, rec)
 	}
+	from := func(t string) bool { return t[0] == '5' || t[0] == '9' }
 	for b.Loop() {
-		for _, raw := range raws {
-			if _, err := dec.UnmarshalRaw(raw); err != nil {
+		for i := 1; i < len(recs); i++ {
+			out := &Record{Leader: recs[i-1].Leader}
+			for _, f := range recs[i-1].Fields {
+				if !from(f.Tag) {
+					out.Fields = append(out.Fields, f)
+				}
+			}
+			for _, f := range recs[i].Fields {
+				if from(f.Tag) {
+					out.AddField(f)
+				}
+			}
+			if _, err := Marshal(out); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(raws)), "ns/record")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(len(recs)-1)), "ns/record")
 }

@@ -216,11 +216,24 @@ func blankIfZero(c byte) byte {
 
 // putDigits writes n as len(b) decimal digits; n fits (the caller checked).
 func putDigits(b []byte, n int) {
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + n%10)
-		n /= 10
+	i := len(b)
+	for ; i >= 2; i -= 2 { // two digits at a time: a directory has thousands
+		copy(b[i-2:i], digitPairs[2*(n%100):])
+		n /= 100
+	}
+	if i == 1 {
+		b[0] = byte('0' + n%10)
 	}
 }
+
+// digitPairs is "00" to "99" one after the other.
+var digitPairs = func() string {
+	b := make([]byte, 0, 200)
+	for i := range 100 {
+		b = append(b, byte('0'+i/10), byte('0'+i%10))
+	}
+	return string(b)
+}()
 
 func isDelimiter(c byte) bool {
 	return c == subfieldDelimiter || c == fieldTerminator || c == recordTerminator

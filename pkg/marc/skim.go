@@ -3,6 +3,7 @@ package marc
 import (
 	"slices"
 	"strconv"
+	"unsafe"
 )
 
 // Skimmed is a record whose bytes are canonical, exactly what Marshal writes
@@ -21,11 +22,22 @@ type Skimmed struct {
 	fields  []skimField
 }
 
-// skimField is one field of a Skimmed record.
+// skimField is one field of a Skimmed record. It holds no pointers, so
+// the garbage collector does not scan a record's list of them.
 type skimField struct {
-	tag     string
-	at, n   int // the field's data in Bytes, terminator included
-	decoded int // its index in Partial.Fields, or -1
+	tag     uint32 // the tag's 3 bytes, big-endian: they compare as the tags do
+	entry   int32  // the field's directory entry (its index in the record)
+	at, n   int32  // the field's data in Bytes, terminator included
+	decoded int32  // its index in Partial.Fields, or -1
+}
+
+// tagOf packs a 3-byte tag into a skimField's tag.
+func tagOf(t []byte) uint32 { return uint32(t[0])<<16 | uint32(t[1])<<8 | uint32(t[2]) }
+
+// tag is the tag of field f as a string sharing s.Bytes (its directory
+// entry): for a predicate, not to keep.
+func (s *Skimmed) tag(f *skimField) string {
+	return unsafe.String(&s.Bytes[leaderLen+dirEntryLen*int(f.entry)], 3)
 }
 
 // Skim decodes raw as UnmarshalRaw does, with the same checks. When the
@@ -64,19 +76,14 @@ func (p *parser) skim(b, body []byte, pr parsed, want func(string) bool) *Skimme
 	nf, ns := 0, 0
 	for i := range p.fields {
 		f := &p.fields[i]
-		var tag string
-		if f.num >= 0 {
-			tag = tagDigits[3*f.num : 3*f.num+3]
-		} else { // letters and digits (canonical: never sanitized)
-			tag = string(body[f.tag : f.tag+3])
-		}
 		e := p.ents[i] // canonical: the entries are the fields, in order
-		s.fields[i] = skimField{tag: tag, at: pr.data + e.start, n: e.length, decoded: -1}
-		if want(tag) {
-			s.fields[i].decoded = nf
+		sf := skimField{tag: tagOf(body[f.tag:]), entry: int32(i), at: int32(pr.data + e.start), n: int32(e.length), decoded: -1}
+		if want(s.tag(&sf)) {
+			sf.decoded = int32(nf)
 			nf++
 			ns += f.s1 - f.s0
 		}
+		s.fields[i] = sf
 	}
 	if nf == 0 {
 		return s
@@ -90,7 +97,13 @@ func (p *parser) skim(b, body []byte, pr parsed, want func(string) bool) *Skimme
 		}
 		f := &p.fields[i]
 		text := p.slab.text(body[f.v0:f.v1])
-		out := Field{Tag: sf.tag}
+		var tag string
+		if f.num >= 0 {
+			tag = tagDigits[3*f.num : 3*f.num+3]
+		} else { // letters and digits (canonical: never sanitized)
+			tag = string(body[f.tag : f.tag+3])
+		}
+		out := Field{Tag: tag}
 		if f.control {
 			out.Value = text
 		} else {
@@ -115,35 +128,45 @@ func (p *parser) skim(b, body []byte, pr parsed, want func(string) bool) *Skimme
 // skimmed for the same tags. A result longer than ISO 2709 allows is an
 // *Error wrapping ErrRecordTooLong, as Marshal's.
 func Splice(base, other *Skimmed, fromOther func(tag string) bool) (*Skimmed, error) {
-	fields := make([]skimField, 0, len(base.fields)+4)
-	src := make([]*Skimmed, 0, len(base.fields)+4) // which record each field is from
-	for _, f := range base.fields {
-		if !fromOther(f.tag) {
-			fields = append(fields, f)
-			src = append(src, base)
+	// The fields in order; those from other marked by an entry of -1-entry.
+	fields := make([]skimField, 0, len(base.fields)+8)
+	for i := range base.fields {
+		if f := &base.fields[i]; !fromOther(base.tag(f)) {
+			fields = append(fields, *f)
 		}
 	}
-	for _, f := range other.fields {
-		if !fromOther(f.tag) {
+	for i := range other.fields {
+		f := other.fields[i]
+		if !fromOther(other.tag(&f)) {
 			continue
 		}
-		i := len(fields)
-		for i > 0 && fields[i-1].tag > f.tag {
-			i--
+		at := len(fields)
+		for at > 0 && fields[at-1].tag > f.tag {
+			at--
 		}
-		fields = slices.Insert(fields, i, f)
-		src = slices.Insert(src, i, other)
+		f.entry = -1 - f.entry
+		fields = slices.Insert(fields, at, f)
 	}
-	dataLen := 0
-	for _, f := range fields {
-		dataLen += f.n
+	src := func(f *skimField) (*Skimmed, int) {
+		if f.entry < 0 {
+			return other, int(-1 - f.entry)
+		}
+		return base, int(f.entry)
+	}
+	dataLen, decoded := 0, 0
+	for i := range fields {
+		dataLen += int(fields[i].n)
+		if fields[i].decoded >= 0 {
+			decoded++
+		}
 	}
 	baseAddr := leaderLen + dirEntryLen*len(fields) + 1
 	total := baseAddr + dataLen + 1
-	out := &Skimmed{Partial: &Record{Leader: base.Partial.Leader}, fields: make([]skimField, len(fields))}
-	for i, f := range fields {
-		if f.decoded >= 0 {
-			out.Partial.Fields = append(out.Partial.Fields, src[i].Partial.Fields[f.decoded])
+	out := &Skimmed{Partial: &Record{Leader: base.Partial.Leader, Fields: make([]Field, 0, decoded)}, fields: fields}
+	for i := range fields {
+		if f := &fields[i]; f.decoded >= 0 {
+			s, _ := src(f)
+			out.Partial.Fields = append(out.Partial.Fields, s.Partial.Fields[f.decoded])
 		}
 	}
 	if total > maxRecordLen {
@@ -154,21 +177,20 @@ func Splice(base, other *Skimmed, fromOther func(tag string) bool) (*Skimmed, er
 	copy(b, base.Bytes[:leaderLen])
 	putDigits(b[0:5], total)
 	putDigits(b[12:17], baseAddr)
-	dir, at, decoded := leaderLen, baseAddr, 0
-	for i, f := range fields {
-		copy(b[dir:], f.tag)
-		putDigits(b[dir+3:dir+7], f.n)
+	dir, at, d := leaderLen, baseAddr, int32(0)
+	for i := range fields {
+		f := &fields[i]
+		s, entry := src(f)
+		// The tag and length as the field's own directory entry has them.
+		copy(b[dir:dir+7], s.Bytes[leaderLen+dirEntryLen*entry:])
 		putDigits(b[dir+7:dir+12], at-baseAddr)
-		copy(b[at:], src[i].Bytes[f.at:f.at+f.n])
-		g := f
-		g.at = at
-		if g.decoded >= 0 {
-			g.decoded = decoded
-			decoded++
+		copy(b[at:], s.Bytes[f.at:f.at+f.n])
+		f.entry, f.at = int32(i), int32(at)
+		if f.decoded >= 0 {
+			f.decoded, d = d, d+1
 		}
-		out.fields[i] = g
 		dir += dirEntryLen
-		at += f.n
+		at += int(f.n)
 	}
 	b[dir] = fieldTerminator
 	b[at] = recordTerminator
@@ -193,10 +215,10 @@ func SkimOf(rec *Record, want func(tag string) bool) (*Skimmed, error) {
 	for i := range rec.Fields {
 		f := &rec.Fields[i]
 		n := encodedLen(f)
-		s.fields[i] = skimField{tag: f.Tag, at: at, n: n, decoded: -1}
+		s.fields[i] = skimField{tag: tagOf([]byte(f.Tag)), entry: int32(i), at: int32(at), n: int32(n), decoded: -1}
 		at += n
 		if want(f.Tag) {
-			s.fields[i].decoded = len(s.Partial.Fields)
+			s.fields[i].decoded = int32(len(s.Partial.Fields))
 			g := *f
 			if !writtenAsControl(f) {
 				g.Ind1, g.Ind2 = blankIfZero(g.Ind1), blankIfZero(g.Ind2)

@@ -97,10 +97,9 @@ func loadProfile(ctx context.Context, tx pgx.Tx, jobID int64) (*config.ImportPro
 // item is one staged record on its way through the chunk.
 type item struct {
 	ord      int64
-	cn       string // incoming 001
-	rec      *marc.Record
-	title    string // of rec (see title)
-	raw      []byte // the incoming record as staged
+	cn       string        // incoming 001
+	rec      *marc.Skimmed // the incoming record as it would be stored (see readStaged)
+	title    string        // of rec (see title)
 	keys     []catalog.Key
 	warnings string
 	invalid  bool     // rejected as read: unreadable or invalid
@@ -120,12 +119,12 @@ type target struct {
 	id       int64 // 0 until a new record gets its id
 	isNew    bool
 	changed  bool
-	version  int    // as loaded
-	lastJob  int64  // the job that last changed it, as loaded (records.job_id)
-	origMarc []byte // as loaded, the version a merge or overlay replaces
-	rec      *marc.Record
-	marc     []byte // current
-	title    string // of rec, when changed
+	version  int           // as loaded
+	lastJob  int64         // the job that last changed it, as loaded (records.job_id)
+	origMarc []byte        // as loaded, the version a merge or overlay replaces
+	rec      *marc.Skimmed // current; nil for a candidate until it is merged into
+	marc     []byte        // current
+	title    string        // of rec, when changed
 	keys     []catalog.Key
 	stored   []catalog.Key // its rows in record_keys: the keys of origMarc (see storedKeys)
 }
@@ -247,52 +246,43 @@ func readStaged(ctx context.Context, tx pgx.Tx, jobID int64, c jobs.Chunk, p *co
 	for i, s := range staged {
 		it := &item{ord: s.Ord}
 		items[i] = it
-		rec, err := decodeStaged(dec, s)
+		rec, whole, err := skimStaged(dec, s)
 		if err != nil {
 			it.reject("unreadable: " + err.Error())
 			it.invalid = true
 			continue
 		}
-		it.rec, it.cn = rec, strings.TrimSpace(rec.ControlNumber())
-		it.warnings = warnings(s.Warnings, rec.Warnings)
-		// records.marc is normalized UTF-8 ISO 2709 whatever the file was:
-		// a record that already is one is stored as read.
-		it.raw = s.Raw.Bytes
-		if !storableAsRead(s, rec, enc) {
-			it.raw, err = marc.Marshal(rec)
+		if whole != nil { // not canonical as read: stored as Marshal writes it
+			it.cn = strings.TrimSpace(whole.ControlNumber())
+			it.warnings = warnings(s.Warnings, whole.Warnings)
+			if rec, err = marc.SkimOf(whole, catalog.ReadsTag); err != nil {
+				it.reject("unreadable: cannot be stored: " + err.Error())
+				it.invalid = true
+				continue
+			}
 		}
-		if err != nil {
-			it.reject("unreadable: cannot be stored: " + err.Error())
-			it.invalid = true
-			continue
-		}
-		if reason := invalid(rec, p.RecordType); reason != "" {
+		it.rec, it.cn = rec, strings.TrimSpace(rec.Partial.ControlNumber())
+		if reason := invalid(rec.Partial, p.RecordType); reason != "" {
 			it.reject(reason)
 			it.invalid = true
 			continue
 		}
-		it.keys = catalog.Keys(rec)
-		it.title = title(rec, p.RecordType)
+		it.keys = catalog.Keys(rec.Partial)
+		it.title = title(rec.Partial, p.RecordType)
 	}
 	return items, nil
 }
 
-// storableAsRead says whether a staged record's bytes are what
-// marc.Marshal would write for it (measured: ~15% of a chunk's CPU spared
-// for a UTF-8 file): leader/09 claims UTF-8, it was read as UTF-8, and
-// neither framing nor decoding had anything to recover.
-func storableAsRead(s staging.Record, rec *marc.Record, enc marc.Encoding) bool {
-	b := s.Raw.Bytes
-	return len(b) > 9 && b[9] == 'a' && enc != marc.EncodingMARC8 &&
-		len(s.Warnings) == 0 && len(rec.Warnings) == 0 // framing's warnings are among the record's
-}
-
-// decodeStaged decodes one staged record, or says why it cannot be.
-func decodeStaged(dec *marc.Decoder, s staging.Record) (*marc.Record, error) {
+// skimStaged decodes one staged record skimmed for what the catalog reads
+// of it (keys, title; see marc.Decoder.Skim), or says why it cannot be: a
+// record that is not canonical as read is returned whole instead, to be
+// stored as Marshal writes it (records.marc is normalized UTF-8 ISO 2709
+// whatever the file was).
+func skimStaged(dec *marc.Decoder, s staging.Record) (*marc.Skimmed, *marc.Record, error) {
 	if s.Error != "" {
-		return nil, errors.New(s.Error)
+		return nil, nil, errors.New(s.Error)
 	}
-	return dec.UnmarshalRaw(s.Raw)
+	return dec.Skim(s.Raw, catalog.ReadsTag)
 }
 
 // warnings joins a record's warnings, as read and as decoded.
@@ -358,7 +348,7 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 	case len(cands) == 0 && p.OnNoMatch == "reject":
 		it.reject("no match (on_no_match: reject)")
 	case len(cands) == 0, len(cands) > 1 && p.OnMultipleMatches == "import_new":
-		t := &target{isNew: true, changed: true, rec: it.rec, marc: it.raw, title: it.title, keys: it.keys}
+		t := &target{isNew: true, changed: true, rec: it.rec, marc: it.rec.Bytes, title: it.title, keys: it.keys}
 		for _, k := range it.keys {
 			created[k] = append(created[k], t)
 		}
@@ -373,39 +363,60 @@ func decide(it *item, p *config.ImportProfile, found map[catalog.Key][]int64, ta
 		it.target, it.counter, it.outcome = cands[0], Skipped, jobs.OutcomeSkipped
 	case p.OnSingleMatch == "overlay":
 		t := cands[0]
-		before := t.rec
-		if before == nil { // as stored: its keys are its key rows (storedKeys)
-			if before, _ = dec.Unmarshal(t.marc); before != nil {
-				t.stored = catalog.Keys(before)
+		if t.rec == nil { // as stored: its keys are its key rows (storedKeys)
+			if stored, err := t.skim(dec); err == nil {
+				t.stored = catalog.Keys(stored.Partial)
 			}
 		}
-		if diff && before != nil {
-			it.diff = catalog.Diff(before, it.rec)
+		if diff {
+			it.diff = fieldDiff(dec, t.marc, it.rec.Bytes)
 		}
-		t.rec, t.marc, t.title, t.keys, t.changed = it.rec, it.raw, it.title, it.keys, true
+		t.rec, t.marc, t.title, t.keys, t.changed = it.rec, it.rec.Bytes, it.title, it.keys, true
 		it.target, it.counter, it.outcome = t, Overlaid, jobs.OutcomeSuccess
 	default: // merge
 		t := cands[0]
 		if t.rec == nil {
-			existing, err := dec.Unmarshal(t.marc)
+			existing, err := t.skim(dec)
 			if err != nil {
 				it.reject(fmt.Sprintf("cannot merge: the catalog record %d is unreadable: %v", t.id, err))
 				return
 			}
-			t.rec, t.stored = existing, catalog.Keys(existing)
+			t.rec, t.stored = existing, catalog.Keys(existing.Partial)
 		}
-		merged := catalog.Merge(t.rec, it.rec, p.Merge)
-		raw, err := marc.Marshal(merged)
+		// Field by field, on the records' bytes: decoding both whole and
+		// encoding the result was most of a merge's cost.
+		merged, err := catalog.MergeSkimmed(t.rec, it.rec, p.Merge)
 		if err != nil {
 			it.reject(fmt.Sprintf("cannot merge into %d: %v", t.id, err))
 			return
 		}
 		if diff {
-			it.diff = catalog.Diff(t.rec, merged)
+			it.diff = fieldDiff(dec, t.marc, merged.Bytes)
 		}
-		t.rec, t.marc, t.title, t.keys, t.changed = merged, raw, title(merged, p.RecordType), catalog.Keys(merged), true
+		t.rec, t.marc, t.title, t.keys, t.changed = merged, merged.Bytes, title(merged.Partial, p.RecordType), catalog.Keys(merged.Partial), true
 		it.target, it.counter, it.outcome = t, Merged, jobs.OutcomeSuccess
 	}
+}
+
+// skim skims the candidate's MARC as loaded (t.rec is nil) for
+// catalog.ReadsTag, as Marshal writes it if it is not canonical.
+func (t *target) skim(dec *marc.Decoder) (*marc.Skimmed, error) {
+	s, whole, err := dec.Skim(marc.RawRecord{Bytes: t.marc, Ordinal: 1}, catalog.ReadsTag)
+	if whole != nil {
+		return marc.SkimOf(whole, catalog.ReadsTag)
+	}
+	return s, err
+}
+
+// fieldDiff is a dry run's field-level diff of two records' MARC (both
+// written by Marshal or canonical: they decode).
+func fieldDiff(dec *marc.Decoder, from, to []byte) []string {
+	before, err1 := dec.Unmarshal(from)
+	after, err2 := dec.Unmarshal(to)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return catalog.Diff(before, after)
 }
 
 // title is a record's display title, or an authority's heading. It is

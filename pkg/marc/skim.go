@@ -6,12 +6,13 @@ import (
 	"unsafe"
 )
 
-// Skimmed is a record whose bytes are canonical, exactly what Marshal writes
-// for the record they decode to, with every field located and only some of
-// them decoded. It serves code that reads a few fields of many records (a
-// Metadata Import's match keys and titles) and merges records field by
-// field (Splice) without decoding and encoding them whole: decoding all
-// fields was most of the cost of a merge.
+// Skimmed is a record as Marshal writes it (see Skim and SkimOf), with
+// every field located and only some of them decoded. It serves code that
+// reads a few fields of many records (a Metadata Import's match keys and
+// titles) and merges records field by field (Splice) without decoding and
+// encoding them whole: BenchmarkSplice takes about half the time of
+// BenchmarkSpliceDecoded, and a skimmed record holds a fraction of the
+// memory of a decoded one.
 type Skimmed struct {
 	// Bytes is the record, ISO 2709 in UTF-8. It is the caller's memory, not
 	// a copy, and must not change while the Skimmed is in use.

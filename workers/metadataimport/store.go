@@ -157,7 +157,6 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 		if err := rows.Scan(&t.id, &t.origMarc, &t.version, &t.lastJob); err != nil {
 			return err
 		}
-		t.marc = t.origMarc
 		targets[t.id] = t
 	}
 	if err := rows.Err(); err != nil {
@@ -337,7 +336,7 @@ func updateChanged(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.Impo
 	marcs := make([][]byte, len(changed))
 	titles := make([]string, len(changed))
 	for i, t := range changed {
-		ids[i], versions[i], marcs[i], titles[i] = t.id, int32(t.version), t.marc, t.title
+		ids[i], versions[i], marcs[i], titles[i] = t.id, int32(t.version), t.marc(), t.title
 	}
 	// change_xid is set here, so the records_touch trigger skips these rows.
 	tag, err := pgbulk.Exec(ctx, tx, `UPDATE records r SET marc = u.marc, title = u.title, version = r.version + 1,
@@ -380,7 +379,7 @@ func insertNew(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportPr
 	}
 	size := 0
 	for _, t := range news {
-		size += len(t.marc) + 200
+		size += len(t.marc()) + 200
 	}
 	data := pgbulk.NewRows(size)
 	for _, t := range news {
@@ -388,7 +387,7 @@ func insertNew(ctx context.Context, tx pgx.Tx, job *jobs.Job, p *config.ImportPr
 		data.Int8(t.id)
 		data.Text(job.Institution)
 		data.Text(p.RecordType)
-		data.Bytes(t.marc)
+		data.Bytes(t.marc())
 		data.Text(t.title)
 		data.Int8(job.ID)
 		data.Int8(job.ID)

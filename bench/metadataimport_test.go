@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bindery/bindery/pkg/jobs"
 	"github.com/bindery/bindery/pkg/seed"
@@ -46,8 +47,8 @@ const benchProfile = `
 // file (bindery seed marc) through the real binary, one `bindery server`
 // and one `bindery worker` process, half of the records matching records a
 // first import (not timed) created; beside a raw COPY of the same bytes
-// into a table like records (the physical limit), with the peak RSS of
-// both processes.
+// into a table like records (the physical limit: the faster of two runs),
+// with the peak RSS of both processes.
 //
 // BINDERY_BENCH_IMPORT_RECORDS sets the file size (1000000);
 // BINDERY_BENCH_CONCURRENCY the worker's concurrency (4).
@@ -157,47 +158,23 @@ func BenchmarkMetadataImport(b *testing.B) {
 		inServer := job.EndedAt.Sub(job.SubmittedAt)
 
 		// The limit: the same bytes, record by record, COPY'd into a table
-		// like records (same columns, defaults and indexes).
-		for _, q := range []string{`DROP TABLE IF EXISTS records_limit`,
-			`CREATE TABLE records_limit (LIKE records INCLUDING ALL)`, `CHECKPOINT`} {
-			if _, err := db.Pool.Exec(ctx, q); err != nil {
-				b.Fatalf("%s: %v", q, err)
+		// like records (same columns, defaults and indexes). A single COPY's
+		// time varied by half between runs on one machine (it shares the
+		// machine with the import's after-effects: autovacuum, writeback),
+		// so the limit is the faster of two.
+		var best rawCopy
+		for range 2 {
+			if r := copyLimit(b, ctx, db.Pool, m, full, records); best.dur == 0 || r.dur < best.dur {
+				best = r
 			}
 		}
-		f, err := os.Open(full)
-		if err != nil {
-			b.Fatal(err)
-		}
-		wal0 = m.walLSN(b)
-		backends0 = m.backendCPU(b)
-		var ru0, ru1 syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		t0 = time.Now()
-		src := &recordSource{r: bufio.NewReaderSize(f, 1<<20)}
-		copied, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"records_limit"}, []string{"institution", "record_type", "marc"}, src)
-		limitDur := time.Since(t0)
-		limitWAL := m.walSince(b, wal0)
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		limitCPU := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-		for pid, t := range m.backendCPU(b) {
-			limitCPU += t - backends0[pid]
-		}
-		f.Close()
-		if err == nil {
-			err = src.err
-		}
-		if err != nil || copied != int64(records) {
-			b.Fatalf("raw COPY: %d rows, %v", copied, err)
-		}
-		if _, err := db.Pool.Exec(ctx, `DROP TABLE records_limit`); err != nil {
-			b.Fatal(err)
-		}
+		limitDur, limitWAL, limitCPU := best.dur, best.wal, best.cpu
 
 		rate := float64(records) / dur.Seconds()
 		limit := float64(records) / limitDur.Seconds()
 		fmt.Printf("  setup: build + generate %d + %d records (%.0f MB) %.1fs, pre-import of %d records + vacuum %.1fs | job phases: %s\n",
 			records, records/2, float64(size)/(1<<20), generated.Seconds(), records/2, preDur.Seconds(), phases(job))
-		fmt.Printf("  CLI upload → exit %.1fs; submitted → %s %.1fs (%.0f records/s); raw COPY %.1fs\n",
+		fmt.Printf("  CLI upload → exit %.1fs; submitted → %s %.1fs (%.0f records/s); raw COPY %.1fs (the faster of two)\n",
 			dur.Seconds(), job.Status, inServer.Seconds(), float64(records)/inServer.Seconds(), limitDur.Seconds())
 		fmt.Printf("  CPU (per process, not blurred by the machine's other work): import %.1fs (PostgreSQL %.1fs, server %.1fs, worker %.1fs, CLI %.1fs) | raw COPY %.1fs (PostgreSQL and client) | CPU ratio %.2f\n",
 			importCPU.Seconds(), importPG.Seconds(), (server1 - server0).Seconds(), (worker1 - worker0).Seconds(), c.cliCPU.Seconds(), limitCPU.Seconds(), limitCPU.Seconds()/importCPU.Seconds())
@@ -209,6 +186,54 @@ func BenchmarkMetadataImport(b *testing.B) {
 		fmt.Printf("metadata import: %.0f records/s (%.1fM/hour; %d records, half merged, worker concurrency %d) | raw COPY of the same bytes into a table like records (same columns, defaults, indexes; no keys, versions or report rows): %.0f records/s | ratio %.2f | peak RSS server %.0f MB, worker %.0f MB | reference (off-peak): %.0f/hour\n",
 			rate, rate*3600/1e6, records, concurrency, limit, rate/limit, serverRSS, workerRSS, referenceImportOffPeak)
 	}
+}
+
+// rawCopy is one raw COPY of the benchmark's file: its time, WAL (MB) and
+// CPU (PostgreSQL's backends and this process).
+type rawCopy struct {
+	dur, cpu time.Duration
+	wal      float64
+}
+
+// copyLimit COPYs the file at path, record by record, into a fresh table
+// like records (same columns, defaults and indexes), after a checkpoint.
+func copyLimit(b *testing.B, ctx context.Context, pool *pgxpool.Pool, m *meter, path string, records int) rawCopy {
+	for _, q := range []string{`DROP TABLE IF EXISTS records_limit`,
+		`CREATE TABLE records_limit (LIKE records INCLUDING ALL)`, `CHECKPOINT`} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	wal0 := m.walLSN(b)
+	backends0 := m.backendCPU(b)
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	t0 := time.Now()
+	src := &recordSource{r: bufio.NewReaderSize(f, 1<<20)}
+	copied, err := pool.CopyFrom(ctx, pgx.Identifier{"records_limit"}, []string{"institution", "record_type", "marc"}, src)
+	var r rawCopy
+	r.dur = time.Since(t0)
+	r.wal = m.walSince(b, wal0)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	r.cpu = time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	for pid, t := range m.backendCPU(b) {
+		r.cpu += t - backends0[pid]
+	}
+	if err == nil {
+		err = src.err
+	}
+	if err != nil || copied != int64(records) {
+		b.Fatalf("raw COPY: %d rows, %v", copied, err)
+	}
+	if _, err := pool.Exec(ctx, `DROP TABLE records_limit`); err != nil {
+		b.Fatal(err)
+	}
+	return r
 }
 
 // recordSource streams ISO 2709 records (split at the record terminator)

@@ -153,6 +153,13 @@ func (t *target) storedKeys(ctx context.Context, tx pgx.Tx) ([]catalog.Key, erro
 // UPDATE. A chunk that loses a race to create a record with the same match
 // key (see write) decides again with that record in the catalog.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
+	// Plan each statement for its arguments: a prepared statement's cached
+	// generic plan, made while the catalog was small (a first load into an
+	// empty one), kept scanning record_keys whole for every lookup as the
+	// catalog grew (and the arrays' sizes are unknown to it).
+	if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		return err
+	}
 	p, err := loadProfile(ctx, tx, job.ID)
 	if err != nil {
 		return err

@@ -748,3 +748,45 @@ func TestOneControlNumberFromTwoAgencies(t *testing.T) {
 	require.Equal(t, "Second DLC=DLC|85012345:bib, Second OCoLC=OCOLC|85012345:bib, Second=|85012345:bib", claims)
 	requireKeysOfRecords(t, db)
 }
+
+// TestStatementsArePlannedForTheirArguments: a chunk's statements are
+// planned for the arrays they are given, never with a cached generic plan.
+// One made while the catalog was small (a first load into an empty one)
+// scanned record_keys whole for every lookup as the catalog grew.
+func TestStatementsArePlannedForTheirArguments(t *testing.T) {
+	t.Parallel()
+	db := testenv.NewDatabase(t)
+	ctx := context.Background()
+	p := profile(t, "vendor-bibs", nil)
+	file := seededFile(t, 120)
+	conn, err := db.Pool.Acquire(ctx) // one session: its prepared statements
+	require.NoError(t, err)
+	defer conn.Release()
+	genericPlans := func() map[string]int64 {
+		rows, err := conn.Query(ctx, `SELECT statement, generic_plans FROM pg_prepared_statements`, pgx.QueryExecModeSimpleProtocol)
+		require.NoError(t, err)
+		n := map[string]int64{}
+		for rows.Next() {
+			var s string
+			var plans int64
+			require.NoError(t, rows.Scan(&s, &plans))
+			n[s] = plans
+		}
+		require.NoError(t, rows.Err())
+		return n
+	}
+	before := genericPlans()
+	kind := metadataimport.Kind{}
+	for range 2 { // import, then merge: every statement more than five times
+		job, chunks := plannedJob(t, db, p, bytes.NewReader(file), false, 10)
+		for _, c := range chunks {
+			require.NoError(t, pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				return kind.Process(ctx, tx, job, c, &jobs.ChunkResult{})
+			}))
+		}
+	}
+	for s, n := range genericPlans() {
+		require.Equal(t, before[s], n, "run with a generic plan: %s", s)
+	}
+	require.EqualValues(t, 120, count(t, db, `SELECT count(*) FROM records`))
+}

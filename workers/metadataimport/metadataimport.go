@@ -149,8 +149,9 @@ func (t *target) storedKeys(ctx context.Context, tx pgx.Tx) ([]catalog.Key, erro
 //
 // The candidates are read without locks: the UPDATE of a merged or overlaid
 // record names the version it was decided on, and if another transaction
-// changed one in between, the chunk decides again on candidates read FOR
-// UPDATE. A chunk that loses a race to create a record with the same match
+// changed one in between, or the UPDATE deadlocked with another writer of
+// the same records (each locking them in its own plan's order), the chunk
+// decides again on candidates read FOR UPDATE, in id order. A chunk that loses a race to create a record with the same match
 // key (see write) decides again with that record in the catalog.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
 	// Plan each statement for its arguments: a prepared statement's cached
@@ -194,10 +195,10 @@ func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk,
 		err = write(ctx, tx, job, c.Seq, p, items, m)
 		switch {
 		case err == nil:
-		case errors.Is(err, errChanged) && !locked:
+		case (errors.Is(err, errChanged) || errors.Is(err, errDeadlocked)) && !locked:
 			locked = true
 			continue
-		case errors.Is(err, errRaced) && attempt < maxAttempts:
+		case (errors.Is(err, errRaced) || errors.Is(err, errDeadlocked)) && attempt < maxAttempts:
 			continue
 		default:
 			return err

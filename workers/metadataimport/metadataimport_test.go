@@ -3,6 +3,7 @@ package metadataimport_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	shipped "github.com/bindery/bindery/config"
@@ -659,6 +661,55 @@ func TestCandidateChangedWhileDeciding(t *testing.T) {
 		require.Equal(t, map[string]int64{"records_in_file": 3, "merged": 3}, r.counters)
 		require.Equal(t, 2, versions(t, db, r.jobID)[id].Version, "the merge replaced the version the other transaction wrote")
 		require.EqualValues(t, 3, count(t, db, `SELECT version FROM records WHERE id = $1`, id))
+	case <-time.After(30 * time.Second):
+		t.Fatal("the import did not end")
+	}
+}
+
+// TestDeadlockWithAnotherWriterDecidesAgain: a chunk's UPDATE has locked
+// the first of the records it merges into and waits for the last, which
+// another transaction holds; that transaction then asks for the first.
+// PostgreSQL cancels the chunk's UPDATE (it waited longest, so it finds
+// the deadlock); the chunk decides again on the candidates read FOR UPDATE
+// and merges all three once the other transaction commits.
+func TestDeadlockWithAnotherWriterDecidesAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, p, file := threeImported(t)
+
+	var first, last int64
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT min(id), max(id) FROM records`).Scan(&first, &last))
+	other, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx) //nolint:errcheck
+	// The chunk's transaction, not this one, is to find the deadlock.
+	_, err = other.Exec(ctx, `SET LOCAL deadlock_timeout = '60s'`)
+	require.NoError(t, err)
+	_, err = other.Exec(ctx, `SELECT FROM records WHERE id = $1 FOR UPDATE`, last)
+	require.NoError(t, err)
+
+	done := make(chan run, 1)
+	go func() { done <- importReader(t, db, p, bytes.NewReader(file), false) }()
+	testenv.Eventually(t, 10*time.Second, "the chunk's UPDATE to wait for the other transaction", func() bool {
+		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE 'UPDATE records r SET marc%'`) > 0
+	})
+	_, err = other.Exec(ctx, `SAVEPOINT probe`)
+	require.NoError(t, err)
+	_, err = other.Exec(ctx, `SELECT FROM records WHERE id = $1 FOR UPDATE NOWAIT`, first)
+	var pe *pgconn.PgError
+	require.True(t, errors.As(err, &pe) && pe.Code == "55P03", "the chunk's UPDATE holds the first record while it waits for the last (got %v)", err)
+	_, err = other.Exec(ctx, `ROLLBACK TO SAVEPOINT probe`)
+	require.NoError(t, err)
+	// Waits for the chunk, which waits for this transaction: a deadlock,
+	// until PostgreSQL cancels the chunk's UPDATE and its savepoint lets go.
+	_, err = other.Exec(ctx, `SELECT FROM records WHERE id = $1 FOR UPDATE`, first)
+	require.NoError(t, err)
+	require.NoError(t, other.Commit(ctx))
+	select {
+	case r := <-done:
+		require.Equal(t, map[string]int64{"records_in_file": 3, "merged": 3}, r.counters)
+		require.EqualValues(t, 3, count(t, db, `SELECT count(*) FROM records WHERE version = 2`))
 	case <-time.After(30 * time.Second):
 		t.Fatal("the import did not end")
 	}

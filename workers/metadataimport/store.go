@@ -25,6 +25,12 @@ var (
 	// errChanged: a record the chunk merges into or overlays was changed by
 	// another transaction after the chunk read it.
 	errChanged = errors.New("a candidate record changed after it was read")
+	// errDeadlocked: the chunk's writes and another transaction's waited
+	// for each other (two chunks updating the same records, each locking
+	// them in its own plan's order) and PostgreSQL cancelled the chunk's.
+	// Deciding again on candidates read FOR UPDATE, in id order, takes
+	// the locks first.
+	errDeadlocked = errors.New("deadlocked with another transaction writing the same records")
 )
 
 // maxAttempts bounds the decisions of a chunk that keeps losing races to
@@ -173,8 +179,8 @@ func loadCandidates(ctx context.Context, tx pgx.Tx, institution, recordType stri
 // write stores the chunk's effect under a savepoint: new records (with ids
 // from the sequence) and their keys, the changed records and their changed
 // keys, and what the chunk changed (pkg/changes: the ids it created, the
-// versions it replaced). It returns errRaced or errChanged, with the
-// savepoint rolled back, when the decisions must be made again.
+// versions it replaced). It returns errRaced, errChanged or errDeadlocked,
+// with the savepoint rolled back, when the decisions must be made again.
 //
 // Races to create a record: a new record's match keys (of the profile's
 // methods, found nowhere in the catalog) are written claimed
@@ -226,6 +232,9 @@ func write(ctx context.Context, tx pgx.Tx, job *jobs.Job, seq int, p *config.Imp
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "record_keys_claim" {
 		return errRaced
+	}
+	if errors.As(err, &pe) && pe.Code == "40P01" {
+		return errDeadlocked
 	}
 	return err
 }

@@ -632,6 +632,20 @@ func threeImported(t *testing.T) (*testenv.Database, *config.ImportProfile, []by
 	return db, p, file
 }
 
+// importUntilUpdateWaits starts importing file and returns once the
+// chunk's UPDATE waits for a lock another transaction holds; the channel
+// gets the import's run when it ends.
+func importUntilUpdateWaits(t *testing.T, db *testenv.Database, p *config.ImportProfile, file []byte) <-chan run {
+	t.Helper()
+	done := make(chan run, 1)
+	go func() { done <- importReader(t, db, p, bytes.NewReader(file), false) }()
+	testenv.Eventually(t, 10*time.Second, "the chunk's UPDATE to wait for the other transaction", func() bool {
+		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE 'UPDATE records r SET marc%'`) > 0
+	})
+	return done
+}
+
 // TestCandidateChangedWhileDeciding: another transaction changes a record
 // after a chunk read it unlocked and before the chunk's UPDATE; the chunk
 // decides again on the locked, current version, so the merge replaces (and
@@ -649,12 +663,7 @@ func TestCandidateChangedWhileDeciding(t *testing.T) {
 	_, err = other.Exec(ctx, `UPDATE records SET version = version + 1, title = 'changed meanwhile' WHERE id = $1`, id)
 	require.NoError(t, err)
 
-	done := make(chan run, 1)
-	go func() { done <- importReader(t, db, p, bytes.NewReader(file), false) }()
-	testenv.Eventually(t, 10*time.Second, "the chunk's UPDATE to wait for the other transaction", func() bool {
-		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND wait_event_type = 'Lock' AND query LIKE 'UPDATE records r SET marc%'`) > 0
-	})
+	done := importUntilUpdateWaits(t, db, p, file)
 	require.NoError(t, other.Commit(ctx))
 	select {
 	case r := <-done:
@@ -688,12 +697,7 @@ func TestDeadlockWithAnotherWriterDecidesAgain(t *testing.T) {
 	_, err = other.Exec(ctx, `SELECT FROM records WHERE id = $1 FOR UPDATE`, last)
 	require.NoError(t, err)
 
-	done := make(chan run, 1)
-	go func() { done <- importReader(t, db, p, bytes.NewReader(file), false) }()
-	testenv.Eventually(t, 10*time.Second, "the chunk's UPDATE to wait for the other transaction", func() bool {
-		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND wait_event_type = 'Lock' AND query LIKE 'UPDATE records r SET marc%'`) > 0
-	})
+	done := importUntilUpdateWaits(t, db, p, file)
 	_, err = other.Exec(ctx, `SAVEPOINT probe`)
 	require.NoError(t, err)
 	_, err = other.Exec(ctx, `SELECT FROM records WHERE id = $1 FOR UPDATE NOWAIT`, first)

@@ -179,7 +179,7 @@ func BenchmarkMetadataImport(b *testing.B) {
 		fmt.Printf("  CPU (per process, not blurred by the machine's other work): import %.1fs (PostgreSQL %.1fs, server %.1fs, worker %.1fs, CLI %.1fs) | raw COPY %.1fs (PostgreSQL and client) | CPU ratio %.2f\n",
 			importCPU.Seconds(), importPG.Seconds(), (server1 - server0).Seconds(), (worker1 - worker0).Seconds(), c.cliCPU.Seconds(), best.cpu.Seconds(), best.cpu.Seconds()/importCPU.Seconds())
 		// The import is CPU-bound (both cores busy while it runs; pinned to
-		// one core it took its CPU time), and the raw COPY is one
+		// one core it took as much CPU as on two) and the raw COPY is one
 		// connection: with this much CPU, no scheduling of the import on
 		// this machine's cores gives a ratio above this.
 		cores := runtime.NumCPU()

@@ -151,8 +151,9 @@ func (t *target) storedKeys(ctx context.Context, tx pgx.Tx) ([]catalog.Key, erro
 // record names the version it was decided on, and if another transaction
 // changed one in between, or the UPDATE deadlocked with another writer of
 // the same records (each locking them in its own plan's order), the chunk
-// decides again on candidates read FOR UPDATE, in id order. A chunk that loses a race to create a record with the same match
-// key (see write) decides again with that record in the catalog.
+// decides again on candidates read FOR UPDATE, in id order. A chunk that
+// loses a race to create a record with the same match key (see write)
+// decides again with that record in the catalog.
 func (Kind) Process(ctx context.Context, tx pgx.Tx, job *jobs.Job, c jobs.Chunk, res *jobs.ChunkResult) error {
 	// Plan each statement for its arguments: a prepared statement's cached
 	// generic plan, made while the catalog was small (a first load into an
